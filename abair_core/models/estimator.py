@@ -1,0 +1,121 @@
+"""`DegradationEstimator`: a lightweight CNN giving degradation probabilities for an image.
+
+It always looks at native-resolution crops, never at a resized image: resizing averages away the
+evidence of noise, JPEG blocks and bit-depth banding. Training feeds it crops directly; at inference
+:meth:`DegradationEstimator.predict_proba` averages the logits of ``num_crops`` fixed crops.
+Class 0 is ``clean`` (the do-no-harm class); the others are degradation ids.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, PositiveInt
+from torch import nn
+
+from abair_core.config import StrictConfig
+
+__all__ = ["DegradationEstimator", "EstimatorConfig", "crop_positions", "native_crops"]
+
+
+class EstimatorConfig(StrictConfig):
+    """Size of the estimator and of the crops it sees."""
+
+    crop_size: int = Field(64, ge=16, le=1024, description="Side of the native-resolution crops.")
+    num_crops: int = Field(4, ge=1, le=64, description="Crops averaged by predict_proba (fixed layout).")
+    width: PositiveInt = Field(24, le=256, description="Channels of the first stage.")
+    depth: int = Field(4, ge=1, le=6, description="Stride-2 stages after the stem.")
+    max_width_multiplier: int = Field(4, ge=1, le=16, description="Channel cap: width * this.")
+
+
+def crop_positions(height: int, width: int, crop: int, count: int) -> list[tuple[int, int]]:
+    """Top-left corners of ``count`` fixed crops: a ``g x g`` evenly spaced grid (g = ceil(sqrt(count))),
+    nearest-to-centre first (ties in raster order). 1 -> centre, 4 -> corners, 5 -> centre + edges, 9 -> all.
+    """
+    g = max(1, math.ceil(math.sqrt(count)))
+
+    def axis(size: int) -> list[int]:
+        span = max(size - crop, 0)
+        return [round(span / 2)] if g == 1 else [round(i * span / (g - 1)) for i in range(g)]
+
+    ys, xs = axis(height), axis(width)
+    centre = (g - 1) / 2
+    cells = sorted(
+        ((i, j) for i in range(g) for j in range(g)),
+        key=lambda c: ((c[0] - centre) ** 2 + (c[1] - centre) ** 2, c),
+    )
+    return [(ys[i], xs[j]) for i, j in cells[:count]]
+
+
+def native_crops(
+    x: torch.Tensor, crop: int, count: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Cut ``count`` crops of ``crop`` pixels from each image of x (N, C, H, W) -> (N, count, C, crop, crop).
+
+    Without a generator the layout of :func:`crop_positions` is used; with one, positions are drawn
+    uniformly (the same positions for every image of the batch). Images smaller than a crop are
+    padded (reflect where possible, else replicate), never resized.
+    """
+    h, w = x.shape[-2:]
+    pad_h, pad_w = max(crop - h, 0), max(crop - w, 0)
+    if pad_h or pad_w:
+        mode = "reflect" if pad_h < h and pad_w < w else "replicate"
+        x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), mode=mode)
+        h, w = x.shape[-2:]
+    if generator is None:
+        positions = crop_positions(h, w, crop, count)
+    else:
+        ys = torch.randint(0, h - crop + 1, (count,), generator=generator).tolist()
+        xs = torch.randint(0, w - crop + 1, (count,), generator=generator).tolist()
+        positions = list(zip(ys, xs, strict=True))
+    return torch.stack([x[:, :, y : y + crop, x0 : x0 + crop] for y, x0 in positions], dim=1)
+
+
+class DegradationEstimator(nn.Module):
+    """Strided 3x3 conv stages, mean+std global pooling, one linear layer -> logits (N, K)."""
+
+    def __init__(self, config: EstimatorConfig, class_names: Sequence[str]) -> None:
+        super().__init__()
+        names = list(class_names)
+        if len(names) < 2 or names[0] != "clean":
+            raise ValueError(f"class_names must start with 'clean' and have >= 2 entries, got {names}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"class_names has duplicates: {names}")
+        self.config = config
+        self.class_names = names
+        layers: list[nn.Module] = [nn.Conv2d(3, config.width, 3, padding=1), nn.GELU()]
+        channels = config.width
+        for i in range(config.depth):
+            out = config.width * min(2**i, config.max_width_multiplier)
+            layers += [
+                nn.Conv2d(channels, out, 3, stride=2, padding=1),
+                nn.GELU(),
+                nn.Conv2d(out, out, 3, padding=1),
+                nn.GELU(),
+            ]
+            channels = out
+        self.features = nn.Sequential(*layers)
+        # Mean and standard deviation pooling: the spread of activations carries noise/texture
+        # statistics that a mean alone washes out. No normalisation layers: absolute brightness
+        # (low light) and contrast (haze) are evidence.
+        self.classifier = nn.Linear(2 * channels, len(names))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N, K) for images or crops x (N, 3, H, W) in [0, 1], at their native resolution."""
+        f = self.features(x - 0.5)
+        std, mean = torch.std_mean(f, dim=(2, 3), unbiased=False)
+        return self.classifier(torch.cat([mean, std], dim=1))
+
+    def predict_logits(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Logits (N, K) averaged over ``num_crops`` native crops of each full image."""
+        crops = native_crops(x, self.config.crop_size, self.config.num_crops, generator)
+        n, count = crops.shape[:2]
+        logits = self(crops.reshape(n * count, *crops.shape[2:]))
+        return logits.reshape(n, count, -1).mean(dim=1)
+
+    def predict_proba(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Class probabilities (N, K) for full images x (N, 3, H, W); deterministic without a generator."""
+        return self.predict_logits(x, generator).softmax(dim=-1)
