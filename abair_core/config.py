@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-__all__ = ["ConfigError", "StrictConfig", "load_config", "load_yaml", "validate_config", "PROJECT_ROOT"]
+__all__ = ["PROJECT_ROOT", "ConfigError", "StrictConfig", "load_config", "load_yaml", "validate_config"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ConfigT = TypeVar("ConfigT", bound=BaseModel)

@@ -1,0 +1,147 @@
+"""A bundle directory: the exact component files of one restorable ABAIR model, and its restorer.
+
+Layout: ``backbone.safetensors``, ``adapter-<id>.safetensors`` per adapter, ``estimator.safetensors``
+and ``bundle.json`` (adapter ids, class names, component versions). This is what an MLflow bundle
+version stores as its artifact and what batch workers load once per process.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from abair_core.components import (
+    backbone_fingerprint,
+    load_adapter,
+    load_backbone,
+    load_estimator,
+    save_adapter,
+    save_backbone,
+    save_estimator,
+)
+from abair_core.inference import restore_tiled
+from abair_core.models.abair import ABAIR
+from abair_core.models.lora import AdapterConfig, lora_modules, merge_adapters, unmerge_adapters
+from abair_core.restore.chunk import RestoreOutput
+
+BUNDLE_FILE = "bundle.json"
+BACKBONE_FILE = "backbone.safetensors"
+ESTIMATOR_FILE = "estimator.safetensors"
+
+
+def adapter_file(adapter_id: str) -> str:
+    """File name of one adapter inside a bundle directory."""
+    return f"adapter-{adapter_id}.safetensors"
+
+
+def save_bundle(model: ABAIR, directory: str | Path, versions: Mapping[str, str] | None = None,
+                extra: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Write every component of ``model`` into ``directory``; returns file name -> fingerprint."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    wrappers = lora_modules(model.backbone)
+    config = AdapterConfig(rank=next(iter(wrappers.values())).rank, alpha=next(iter(wrappers.values())).alpha) \
+        if wrappers else AdapterConfig()
+    fps = {BACKBONE_FILE: save_backbone(str(directory / BACKBONE_FILE), model.backbone)}
+    backbone_fp = backbone_fingerprint(model.backbone)
+    adapter_fps = {}
+    for name in model.adapter_names:
+        fp = save_adapter(str(directory / adapter_file(name)), model.backbone, name, config, backbone_fp)
+        fps[adapter_file(name)] = adapter_fps[name] = fp
+    fps[ESTIMATOR_FILE] = save_estimator(str(directory / ESTIMATOR_FILE), model.estimator, adapter_fps)
+    manifest = {"adapters": list(model.adapter_names), "class_names": list(model.class_names),
+                "versions": dict(versions or {}), "fingerprints": fps, **(extra or {})}
+    (directory / BUNDLE_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return fps
+
+
+def assemble_bundle(directory: str | Path, backbone_uri: str, adapter_uris: Mapping[str, str],
+                    estimator_uri: str, versions: Mapping[str, str] | None = None) -> ABAIR:
+    """Copy component files (any fsspec URIs) into a bundle directory after checking they fit together."""
+    model = load_components(backbone_uri, adapter_uris, estimator_uri)
+    save_bundle(model, directory, versions)
+    return model
+
+
+def load_components(backbone_uri: str, adapter_uris: Mapping[str, str], estimator_uri: str,
+                    device: str = "cpu") -> ABAIR:
+    """Build an ABAIR from separate component files, checking every fingerprint link."""
+    backbone, backbone_fp = load_backbone(backbone_uri)
+    adapter_fps = {}
+    for name, uri in adapter_uris.items():
+        _, adapter_fps[name] = load_adapter(uri, backbone, backbone_fp, name=name)
+    estimator = load_estimator(estimator_uri, adapter_fps)
+    model = ABAIR(backbone, estimator, list(adapter_uris))
+    return model.to(device).eval()
+
+
+def read_bundle_manifest(directory: str | Path) -> dict[str, Any]:
+    """The ``bundle.json`` of a bundle directory (a clear error when it is not one)."""
+    path = Path(directory) / BUNDLE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory} is not an ABAIR bundle directory (no {BUNDLE_FILE})")
+    return json.loads(path.read_text())
+
+
+def load_bundle(directory: str | Path, device: str = "cpu") -> ABAIR:
+    """Load the model stored in a bundle directory written by :func:`save_bundle`."""
+    directory = Path(directory)
+    manifest = read_bundle_manifest(directory)
+    adapters = {name: str(directory / adapter_file(name)) for name in manifest["adapters"]}
+    return load_components(str(directory / BACKBONE_FILE), adapters, str(directory / ESTIMATOR_FILE), device)
+
+
+class Restorer:
+    """Restores one HWC image at a time with a loaded model: what each batch worker holds once.
+
+    The estimator sees the whole image once; its adapter weights are folded into the backbone for that
+    image (one weight row, so the cost is the bare backbone's) and the image is restored tile by tile.
+    The ``clean`` probability drives the identity path: pure pass-through when ``clean`` wins.
+    """
+
+    def __init__(self, model: ABAIR, mode: str = "sw", tile: int = 512, overlap: int = 32,
+                 device: str | torch.device = "cpu") -> None:
+        self.model = model.eval()
+        self.mode = mode
+        self.tile = tile
+        self.overlap = overlap
+        self.device = torch.device(device)
+        self.model.to(self.device)
+
+    @torch.no_grad()
+    def probabilities(self, x: torch.Tensor) -> dict[str, float]:
+        """The estimator's class probabilities for one image (1, 3, H, W)."""
+        probs = self.model.estimator.predict_proba(x.to(self.device))[0].float().cpu()
+        return {name: float(p) for name, p in zip(self.model.class_names, probs)}
+
+    @torch.no_grad()
+    def restore_array(self, rgb: np.ndarray) -> RestoreOutput:
+        """Restore an HWC float32 RGB image in [0, 1]; returns the image, probabilities and action."""
+        x = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
+        probabilities = self.probabilities(x)
+        blind = self.mode in ("sw", "oh")
+        if blind and max(probabilities, key=probabilities.get) == "clean":
+            return RestoreOutput(rgb=np.asarray(rgb, dtype=np.float32), probabilities=probabilities,
+                                 action="passed_through_clean")
+        names = self.model.adapter_names
+        weights = self.model.weights_for(x.to(self.device), self.mode)[0]
+        p_clean = probabilities["clean"] if self.mode == "sw" else 0.0
+        backbone = self.model.backbone
+        if names:
+            merge_adapters(backbone, names, weights)
+        try:
+            restored = restore_tiled(backbone, x, tile=self.tile, overlap=self.overlap, device=self.device)
+        finally:
+            if names:
+                unmerge_adapters(backbone)
+        out = p_clean * x + (1.0 - p_clean) * restored
+        out = out.clamp(0.0, 1.0)[0].permute(1, 2, 0).numpy()
+        return RestoreOutput(rgb=np.ascontiguousarray(out, dtype=np.float32), probabilities=probabilities,
+                             action="restored")
+
+    __call__ = restore_array

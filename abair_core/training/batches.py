@@ -1,0 +1,134 @@
+"""Training batches drawn from a :class:`PatchSet`, deterministic per (seed, step) so runs resume exactly."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from abair_core.data.patches import PatchSet
+
+
+@dataclass
+class Batch:
+    """One batch: degraded and clean images (N, 3, P, P) in [0, 1], optional labels or soft class targets."""
+
+    degraded: torch.Tensor
+    clean: torch.Tensor
+    labels: torch.Tensor | None = None  # (N, P, P) int64 segmentation labels
+    targets: torch.Tensor | None = None  # (N, K) float soft class targets
+
+    def to(self, device: torch.device) -> Batch:
+        move = (lambda t: None if t is None else t.to(device, non_blocking=True))
+        return Batch(move(self.degraded), move(self.clean), move(self.labels), move(self.targets))
+
+
+def _step_rng(seed: int, step: int) -> np.random.Generator:
+    return np.random.default_rng([seed, step])
+
+
+def _crop_and_flip(patches: PatchSet, idx: np.ndarray, size: int, rng: np.random.Generator):
+    """Random ``size`` crops with random flips/transposes of the chosen patches (same geometry for all parts)."""
+    p = patches.degraded.shape[1]
+    if size > p:
+        raise ValueError(f"training crop {size} is larger than the stored patches ({p}); synthesize larger patches")
+    deg, cln, lab = [], [], []
+    for i in idx:
+        y, x = (int(v) for v in rng.integers(0, p - size + 1, size=2))
+        d = patches.degraded[i, y:y + size, x:x + size]
+        c = patches.clean[i, y:y + size, x:x + size]
+        lb = patches.labels[i, y:y + size, x:x + size]
+        if rng.random() < 0.5:
+            d, c, lb = d[:, ::-1], c[:, ::-1], lb[:, ::-1]
+        if rng.random() < 0.5:
+            d, c, lb = d[::-1], c[::-1], lb[::-1]
+        deg.append(d)
+        cln.append(c)
+        lab.append(lb)
+    to_t = (lambda a: torch.from_numpy(np.ascontiguousarray(np.stack(a))).permute(0, 3, 1, 2).float() / 255.0)
+    return to_t(deg), to_t(cln), torch.from_numpy(np.ascontiguousarray(np.stack(lab))).long()
+
+
+def _require(idx: np.ndarray, what: str) -> np.ndarray:
+    if idx.size == 0:
+        raise ValueError(f"the training patches contain no {what}; check the synthesis counts and degradations")
+    return idx
+
+
+def pretrain_batches(
+    patches: PatchSet, batch_size: int, crop: int, seed: int, single_fraction: float, start_step: int = 0
+) -> Iterator[Batch]:
+    """Phase I: composites (and a share of single-degradation/clean patches) with segmentation labels."""
+    composite = _require(patches.indices(("composite",)), "composite patches")
+    other = patches.indices(("single", "clean"))
+    step = start_step
+    while True:
+        rng = _step_rng(seed, step)
+        n_single = int(rng.binomial(batch_size, single_fraction)) if other.size else 0
+        idx = np.concatenate([rng.choice(composite, batch_size - n_single), rng.choice(other, n_single)
+                              if n_single else np.zeros(0, np.int64)])
+        degraded, clean, labels = _crop_and_flip(patches, idx, crop, rng)
+        yield Batch(degraded, clean, labels=labels)
+        step += 1
+
+
+def adapter_batches(
+    patches: PatchSet, name: str, batch_size: int, crop: int, seed: int, clean_fraction: float, start_step: int = 0
+) -> Iterator[Batch]:
+    """Phase II: patches with only degradation ``name`` (plus a share of clean identity samples)."""
+    own = _require(patches.indices(("single",), (name,)), f"single '{name}' patches")
+    clean = patches.indices(("clean",))
+    step = start_step
+    while True:
+        rng = _step_rng(seed, step)
+        n_clean = int(rng.binomial(batch_size, clean_fraction)) if clean.size else 0
+        idx = np.concatenate([rng.choice(own, batch_size - n_clean),
+                              rng.choice(clean, n_clean) if n_clean else np.zeros(0, np.int64)])
+        degraded, clean_t, _ = _crop_and_flip(patches, idx, crop, rng)
+        yield Batch(degraded, clean_t)
+        step += 1
+
+
+def class_targets(patches: PatchSet, idx: np.ndarray, class_names: Sequence[str]) -> torch.Tensor:
+    """Soft estimator targets: one-hot for single/clean, an equal split over the parts of a sequence."""
+    index = {n: i for i, n in enumerate(class_names)}
+    targets = torch.zeros(len(idx), len(class_names))
+    for row, i in enumerate(idx):
+        parts = patches.names[i].split("+")
+        for part in parts:
+            targets[row, index[part]] += 1.0 / len(parts)
+    return targets
+
+
+def estimator_batches(
+    patches: PatchSet,
+    class_names: Sequence[str],
+    batch_size: int,
+    crop: int,
+    seed: int,
+    mixed_fraction: float,
+    clean_fraction: float,
+    start_step: int = 0,
+) -> Iterator[Batch]:
+    """Phase III: crops of single, sequential (mixed) and clean patches with soft class targets."""
+    adapters = [n for n in class_names if n != "clean"]
+    single = _require(patches.indices(("single",), tuple(adapters)), "single-degradation patches")
+    mixed = np.asarray([i for i in patches.indices(("sequence",))
+                        if all(part in adapters for part in patches.names[i].split("+"))], dtype=np.int64)
+    clean = patches.indices(("clean",))
+    step = start_step
+    while True:
+        rng = _step_rng(seed, step)
+        n_mixed = int(rng.binomial(batch_size, mixed_fraction)) if mixed.size else 0
+        n_clean = int(rng.binomial(batch_size - n_mixed, clean_fraction)) if clean.size else 0
+        parts = [rng.choice(single, batch_size - n_mixed - n_clean)]
+        if n_mixed:
+            parts.append(rng.choice(mixed, n_mixed))
+        if n_clean:
+            parts.append(rng.choice(clean, n_clean))
+        idx = np.concatenate(parts)
+        degraded, clean_t, _ = _crop_and_flip(patches, idx, crop, rng)
+        yield Batch(degraded, clean_t, targets=class_targets(patches, idx, class_names))
+        step += 1

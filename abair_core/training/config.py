@@ -1,0 +1,96 @@
+"""Schedules of the three training phases (one pydantic config each, all from YAML)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from abair_core.config import StrictConfig
+from abair_core.data.synthesis import SynthesisConfig
+from abair_core.models.estimator import EstimatorConfig
+from abair_core.models.lora import AdapterConfig
+
+
+class OptimizerSchedule(StrictConfig):
+    """What every phase shares: steps, batch, patch, AdamW and a warm-up + cosine learning rate."""
+
+    steps: int = Field(300, ge=1, description="optimizer steps")
+    batch_size: int = Field(8, ge=1)
+    patch_size: int = Field(64, ge=16, description="side of the square training crops, in pixels")
+    lr: float = Field(2e-3, gt=0)
+    min_lr: float = Field(1e-5, ge=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    warmup_steps: int = Field(20, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    checkpoint_every: int = Field(100, ge=1, description="steps between resumable checkpoints")
+    log_every: int = Field(10, ge=1)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @model_validator(mode="after")
+    def _check_lr(self) -> OptimizerSchedule:
+        if self.min_lr > self.lr:
+            raise ValueError(f"min_lr ({self.min_lr}) must not exceed lr ({self.lr})")
+        return self
+
+
+class PretrainSchedule(OptimizerSchedule):
+    """Phase I: composite degradations, L1 restoration + weighted segmentation cross-entropy."""
+
+    seg_weight: float = Field(0.1, ge=0, description="weight of the segmentation cross-entropy")
+    single_fraction: float = Field(
+        0.3, ge=0, le=1, description="share of samples with one whole-image degradation instead of a composite"
+    )
+
+
+class AdapterSchedule(OptimizerSchedule):
+    """Phase II: one LoRA adapter on its own degradation; the backbone stays frozen."""
+
+    clean_fraction: float = Field(
+        0.0, ge=0, le=1, description="share of clean (identity) samples mixed into the adapter's data"
+    )
+
+
+class EstimatorSchedule(OptimizerSchedule):
+    """Phase III: the degradation estimator on single, mixed and clean crops."""
+
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(32, ge=1)
+    mixed_fraction: float = Field(0.25, ge=0, le=1, description="share of two-degradation samples")
+    clean_fraction: float = Field(0.15, ge=0, le=1, description="share of undegraded samples (class clean)")
+
+
+class DataConfig(StrictConfig):
+    """Where the clean training photos come from and which degradation ranges apply."""
+
+    source: str = Field("samples://train", description="URI prefix of clean photos, or samples://train for the "
+                        "scikit-image photos bundled with the project")
+    include: str = Field("**/*", description="glob of files under the source prefix")
+    degradation_specs: str = Field("configs/degradations/train.yaml",
+                                   description="YAML with the degradation training ranges")
+    max_pixels: int = Field(50_000_000, ge=1)
+
+
+class TrainConfig(StrictConfig):
+    """One training recipe: model size, adapters, data synthesis and the three phase schedules."""
+
+    name: str = Field(..., pattern=r"^[a-z0-9_-]+$")
+    model: str = Field("tiny", description="model preset name (configs/model/<name>.yaml) or a YAML path")
+    degradations: list[str] = Field(
+        default_factory=lambda: ["rain", "haze", "noise", "blur", "low_light"],
+        description="degradation ids that get an adapter (and an estimator class)",
+    )
+    adapter: AdapterConfig = AdapterConfig()
+    estimator: EstimatorConfig = EstimatorConfig()
+    data: DataConfig = DataConfig()
+    synthesis: SynthesisConfig = SynthesisConfig()
+    phase1: PretrainSchedule = PretrainSchedule()
+    phase2: AdapterSchedule = AdapterSchedule()
+    phase3: EstimatorSchedule = EstimatorSchedule()
+
+    @model_validator(mode="after")
+    def _check_degradations(self) -> TrainConfig:
+        if len(set(self.degradations)) != len(self.degradations) or "clean" in self.degradations:
+            raise ValueError(f"degradations must be distinct ids without 'clean', got {self.degradations}")
+        return self
