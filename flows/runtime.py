@@ -1,0 +1,53 @@
+"""What every flow shares at run time: the pipeline config and one Dask cluster reused by address."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
+from prefect_dask import DaskTaskRunner
+
+from tasks.pipeline_config import PipelineConfig, load_pipeline_config
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def dask_cluster(pipeline: PipelineConfig) -> Iterator[str]:
+    """Yield a Dask scheduler address: the configured one, or a LocalCluster started (and closed) here.
+
+    Starting one cluster for a whole pipeline run and handing its address to every flow avoids paying
+    3-5 s of cluster start per flow run (see DESIGN.md, stack facts).
+    """
+    if pipeline.dask.scheduler_address:
+        yield pipeline.dask.scheduler_address
+        return
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=pipeline.dask.n_workers,
+        threads_per_worker=pipeline.dask.threads_per_worker,
+        processes=pipeline.dask.processes,
+        dashboard_address=None,
+        env={"OMP_NUM_THREADS": "1"},
+    )
+    try:
+        log.info("started a Dask LocalCluster at %s", cluster.scheduler_address)
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
+
+
+def dask_task_runner(address: str) -> DaskTaskRunner:
+    """A Prefect task runner on the cluster at ``address`` (never a per-flow temporary cluster)."""
+    return DaskTaskRunner(address=address)
+
+
+def pipeline_from(path: str | None) -> PipelineConfig:
+    """The pipeline config for a flow run (argument > $ABAIR_PIPELINE > configs/pipeline/local.yaml), resolved."""
+    config = load_pipeline_config(path).resolved()
+    for key, value in config.prefect.environment().items():
+        os.environ.setdefault(key, value)
+    return config
