@@ -75,7 +75,7 @@ def native_crops(
 
 
 class DegradationEstimator(nn.Module):
-    """Strided 3x3 conv stages, mean+std global pooling, one linear layer -> logits (N, K)."""
+    """Strided 3x3 conv stages, mean+std pooling of every stage, one linear layer -> logits (N, K)."""
 
     def __init__(self, config: EstimatorConfig, class_names: Sequence[str]) -> None:
         super().__init__()
@@ -86,28 +86,40 @@ class DegradationEstimator(nn.Module):
             raise ValueError(f"class_names has duplicates: {names}")
         self.config = config
         self.class_names = names
-        layers: list[nn.Module] = [nn.Conv2d(3, config.width, 3, padding=1), nn.GELU()]
+        self.stem = nn.Sequential(nn.Conv2d(3, config.width, 3, padding=1), nn.GELU())
         channels = config.width
+        stages: list[nn.Module] = []
+        pooled = 2 * channels
         for i in range(config.depth):
             out = config.width * min(2**i, config.max_width_multiplier)
-            layers += [
+            stages.append(nn.Sequential(
                 nn.Conv2d(channels, out, 3, stride=2, padding=1),
                 nn.GELU(),
                 nn.Conv2d(out, out, 3, padding=1),
                 nn.GELU(),
-            ]
+            ))
             channels = out
-        self.features = nn.Sequential(*layers)
-        # Mean and standard deviation pooling: the spread of activations carries noise/texture
-        # statistics that a mean alone washes out. No normalisation layers: absolute brightness
-        # (low light) and contrast (haze) are evidence.
-        self.classifier = nn.Linear(2 * channels, len(names))
+            pooled += 2 * out
+        self.stages = nn.ModuleList(stages)
+        # Mean and standard deviation pooling of EVERY stage (stem included): the spread of early
+        # activations carries noise/texture/JPEG statistics that deep features wash out. No
+        # normalisation layers: absolute brightness (low light) and contrast (haze) are evidence.
+        self.classifier = nn.Linear(pooled, len(names))
+        # Variance-preserving init: without normalisation layers PyTorch's default conv init shrinks the
+        # signal at every layer, and the deep features (and their gradients) all but vanish.
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, K) for images or crops x (N, 3, H, W) in [0, 1], at their native resolution."""
-        f = self.features(x - 0.5)
-        std, mean = torch.std_mean(f, dim=(2, 3), unbiased=False)
-        return self.classifier(torch.cat([mean, std], dim=1))
+        f = self.stem(x - 0.5)
+        stats = list(torch.std_mean(f, dim=(2, 3), unbiased=False))
+        for stage in self.stages:
+            f = stage(f)
+            stats.extend(torch.std_mean(f, dim=(2, 3), unbiased=False))
+        return self.classifier(torch.cat(stats, dim=1))
 
     def predict_logits(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Logits (N, K) averaged over ``num_crops`` native crops of each full image."""
