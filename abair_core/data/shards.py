@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 
 from abair_core.checkpoints import load_checkpoint, save_checkpoint
@@ -10,7 +13,7 @@ from abair_core.data.patches import PatchSet
 SHARD_KIND = "patch-shard"
 
 
-def write_shard(uri: str, patches: PatchSet) -> str:
+def write_shard(uri: str, patches: PatchSet, storage_options: Mapping[str, Any] | None = None) -> str:
     """Write ``patches`` atomically to ``uri``; returns the shard's content fingerprint."""
     tensors = {
         "degraded": torch.from_numpy(patches.degraded),
@@ -24,12 +27,12 @@ def write_shard(uri: str, patches: PatchSet) -> str:
         "names": patches.names,
         "lineage": patches.lineage,
     }
-    return save_checkpoint(uri, tensors, metadata)
+    return save_checkpoint(uri, tensors, metadata, storage_options)
 
 
-def read_shard(uri: str) -> PatchSet:
+def read_shard(uri: str, storage_options: Mapping[str, Any] | None = None) -> PatchSet:
     """Load one shard written by :func:`write_shard`."""
-    tensors, metadata = load_checkpoint(uri, expect={"kind": SHARD_KIND})
+    tensors, metadata = load_checkpoint(uri, expect={"kind": SHARD_KIND}, storage_options=storage_options)
     return PatchSet(
         degraded=tensors["degraded"].numpy(),
         clean=tensors["clean"].numpy(),
@@ -41,6 +44,6 @@ def read_shard(uri: str) -> PatchSet:
     )
 
 
-def read_shards(uris: list[str]) -> PatchSet:
+def read_shards(uris: list[str], storage_options: Mapping[str, Any] | None = None) -> PatchSet:
     """Load and concatenate several shards into one in-memory training set."""
-    return PatchSet.concatenate([read_shard(u) for u in uris])
+    return PatchSet.concatenate([read_shard(u, storage_options) for u in uris])
