@@ -48,7 +48,7 @@ def train_baseline(train_config: str, pipeline: str | None = None) -> dict:
     config = pipeline_from(pipeline)
     configure_mlflow(config)
     recipe = load_config(train_config, TrainConfig)
-    photos = resolve_photo_source(recipe.data.source, config.storage.root)
+    photos = resolve_photo_source(recipe.data.source, config.storage.root, config.storage.storage_options)
     out_file = str(Path(tempfile.mkdtemp(prefix="abair-baseline-")) / "backbone.safetensors")
     with mlflow.start_run(run_name=f"baseline-{recipe.name}") as run:
         mlflow.set_tags({"abair.kind": "baseline", "abair.train_config": recipe.name})

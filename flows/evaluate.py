@@ -40,7 +40,7 @@ def score_model(model: str, suite: str, config: PipelineConfig, images: str | No
     """Evaluate one model (resolved once) inside the calling flow; returns (summary, scores)."""
     chosen = load_suite(suite)
     source = images or chosen.images
-    photos = resolve_photo_source(source, config.storage.root) if source else None
+    photos = resolve_photo_source(source, config.storage.root, config.storage.storage_options) if source else None
     work = tempfile.mkdtemp(prefix="abair-evaluate-")
     resolved = resolve_model(model, Path(work) / "model")
     baseline = find_baseline(str(resolved.bundle_dir / "backbone.safetensors"), str(Path(work) / "baseline"))

@@ -8,6 +8,8 @@ kept together in the training split (its two views show the same scene).
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -35,23 +37,23 @@ def load_sample(name: str) -> np.ndarray:
     return np.ascontiguousarray(image[..., :3])
 
 
-def export_samples(split: str, dst_prefix: str) -> str:
+def export_samples(split: str, dst_prefix: str, storage_options: Mapping[str, Any] | None = None) -> str:
     """Write the photos of ``split`` as PNGs under ``dst_prefix`` (skipping ones already there)."""
     if split not in SPLITS:
         raise ValueError(f"unknown sample split {split!r} (allowed: {', '.join(SPLITS)})")
     for name in SPLITS[split]:
         uri = join_uri(dst_prefix, f"{name}.png")
-        if exists(uri):
+        if exists(uri, storage_options):
             continue
         buffer = io.BytesIO()
         Image.fromarray(load_sample(name)).save(buffer, format="PNG")
-        atomic_write_bytes(uri, buffer.getvalue())
+        atomic_write_bytes(uri, buffer.getvalue(), storage_options)
     return dst_prefix
 
 
-def resolve_photo_source(source: str, work_root: str) -> str:
+def resolve_photo_source(source: str, work_root: str, storage_options: Mapping[str, Any] | None = None) -> str:
     """A URI prefix of photos: ``samples://<split>`` is exported under the work root, others pass through."""
     if not source.startswith(SAMPLES_SCHEME):
         return source
     split = source[len(SAMPLES_SCHEME):].strip("/")
-    return export_samples(split, join_uri(work_root, f"samples/{split}"))
+    return export_samples(split, join_uri(work_root, f"samples/{split}"), storage_options)
