@@ -66,8 +66,8 @@ def demo(train_config: str = "configs/train/demo.yaml", pipeline: str | None = N
     evaluation = evaluate(model="models:/abair@champion", suite="configs/benchmark/demo.yaml", pipeline=pipeline)
     eval_seconds = time.perf_counter() - t0
 
-    timings = dict(trained.get("seconds", {}))
-    timings.update({"train_all (total)": train_seconds, "restore_archive": restore_seconds,
+    timings = {f"train_all: {k}": v for k, v in trained.get("timings", {}).items()}
+    timings.update({"train_all (wall, with start-up)": train_seconds, "restore_archive": restore_seconds,
                     "evaluate": eval_seconds, "demo (total)": time.perf_counter() - began})
     _say("\n## Wall time per phase (this machine)\n")
     _say("| phase | seconds |\n|---|---:|")
@@ -76,7 +76,7 @@ def demo(train_config: str = "configs/train/demo.yaml", pipeline: str | None = N
     _say(f"\n## Sample archive restored with models:/abair@champion (version {summary.get('model_version')})\n")
     _say(render_comparison_markdown(rows))
     _say("\n## Demo benchmark (held-out photos; demo-sized models)\n")
-    _say(evaluation.get("markdown", ""))
+    _say(evaluation.get("report", ""))
     mlflow_db = config.mlflow.tracking_uri
     _say("\n## Where to look\n")
     _say(f"- restored images: {restored}  (report: {join_uri(restored, '_abair/report.md')})")
