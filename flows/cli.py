@@ -145,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gate", default="configs/promotion/gate.yaml")
     p.set_defaults(func=cmd_promote)
 
+    from flows.add_degradation_cli import add_add_degradation_parser
+
+    add_add_degradation_parser(sub)
+
     p = sub.add_parser("rollback", help="move champion back to the previous champion version")
     p.add_argument("--name", default="abair")
     p.set_defaults(func=cmd_rollback)

@@ -1,0 +1,460 @@
+"""Adding (or replacing) one degradation on a trained ABAIR: the recipe, the checks and the report.
+
+The paper's promise: a new degradation costs one new adapter and a retrained estimator, not a new
+model. This module holds the Prefect-free logic of that retraining (what ``flows/add_degradation.py``
+orchestrates):
+
+* :class:`AddedDegradationConfig` - the spec file an engineer passes (``configs/degradations/added/``):
+  the training range of the new type and, optionally, the evaluation task that scores it;
+* :func:`check_added_degradation` - build it, check its id and run
+  :func:`~abair_core.degradations.registry.validate_plugin` on a real photo (refusing a
+  non-deterministic or shape-, dtype- or range-changing plugin before any training);
+* :func:`extension_configs` - the two recipes derived from the base bundle's recipe: one that
+  synthesizes the new type only (single + clean patches) and trains its adapter, and one over every
+  adapter (old and new) for the estimator;
+* :func:`train_extended_estimator_file` - Phase III over the union of several datasets (the old
+  adapters' shards found through their lineage plus the new type's), label maps re-indexed into one
+  vocabulary;
+* :func:`parameter_budget`, :func:`compare_scores`, :func:`build_extension_report` and
+  :func:`render_extension_report` - the before/after report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import Field
+
+from abair_core.components import class_names_for, save_estimator
+from abair_core.config import ConfigError, StrictConfig, load_yaml, validate_config
+from abair_core.data.dataset import load_dataset_patches, read_dataset_manifest
+from abair_core.data.patches import PatchSet
+from abair_core.degradations.base import Degradation
+from abair_core.degradations.registry import (
+    CLEAN,
+    build_degradation,
+    get_degradation_class,
+    list_degradations,
+    register_degradation,
+    validate_plugin,
+)
+from abair_core.degradations.specs import DegradationSetConfig
+from abair_core.evaluation.suite import BenchmarkSuite, BenchmarkTask
+from abair_core.io.errors import ImageDecodeError
+from abair_core.io.image_codec import decode_image
+from abair_core.io.storage import exists, list_files, read_bytes
+from abair_core.training.config import TrainConfig
+from abair_core.training.loop import MetricsCallback
+from abair_core.training.recipe import run_estimator
+from abair_core.training.steps import component_fingerprint
+
+__all__ = [
+    "ADDED_GROUP",
+    "AddedDegradationConfig",
+    "build_extension_report",
+    "check_added_degradation",
+    "check_photo",
+    "compare_scores",
+    "count_parameters",
+    "extension_configs",
+    "find_task",
+    "load_added_degradation",
+    "load_union_patches",
+    "missing_manifests",
+    "parameter_budget",
+    "register_added_degradation",
+    "render_extension_report",
+    "spec_digest",
+    "suite_with_task",
+    "train_extended_estimator_file",
+    "training_spec",
+    "write_spec_file",
+]
+
+ADDED_GROUP = "added"
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+CHECK_PHOTO_SIZE = 128
+
+
+class AddedDegradationConfig(StrictConfig):
+    """A spec file for ``add-degradation``: the training range and, optionally, how to score it.
+
+    ``degradation`` is one ``{type: ..., **params}`` spec: a registered name (built-in or an
+    ``abair.degradations`` entry point) or a dotted ``package.module:ClassName`` plugin. ``evaluation``
+    is the fixed-strength spec of the task added to the benchmark suite when the suite has none for
+    this id (default: the training spec). A bare spec (top-level ``type:``) is accepted too.
+    """
+
+    degradation: dict[str, Any] = Field(..., description="the training spec {type: ..., params}")
+    evaluation: dict[str, Any] | None = Field(None, description="the evaluation task's spec (default: training)")
+
+
+def load_added_degradation(path: str | Path) -> AddedDegradationConfig:
+    """Read an added-degradation spec file (the wrapped form or a bare ``type:`` spec)."""
+    data = load_yaml(path)
+    if isinstance(data, Mapping) and "type" in data:
+        data = {"degradation": dict(data)}
+    config = validate_config(data, AddedDegradationConfig, source=str(path))
+    for key in ("degradation", "evaluation"):
+        spec = getattr(config, key)
+        if spec is not None and "type" not in spec:
+            raise ConfigError(f"{path}: key '{key}.type': missing (a registered name or 'package.module:Class')")
+    return config
+
+
+def training_spec(name: str, added: AddedDegradationConfig | None, specs_path: str) -> dict[str, Any]:
+    """The training spec of ``name``: from the added spec file, else from the base recipe's spec file."""
+    if added is not None:
+        return dict(added.degradation)
+    for spec in validate_config(load_yaml(specs_path), DegradationSetConfig, source=specs_path).degradations:
+        if spec.get("type") == name:
+            return dict(spec)
+    raise ConfigError(f"no training range for degradation {name!r} in {specs_path}: pass a spec file "
+                      f"(--spec configs/degradations/added/<id>.yaml)")
+
+
+def _declared_id(spec: Mapping[str, Any]) -> str | None:
+    """The id a spec's class declares: the registered name, or a dotted plugin's ``registered_name``."""
+    type_name = str(spec["type"])
+    if ":" not in type_name:
+        return type_name
+    return get_degradation_class(type_name).__dict__.get("registered_name")
+
+
+def register_added_degradation(name: str, spec: Mapping[str, Any]) -> None:
+    """Make a dotted plugin known under ``name`` in this process (the dataset planner checks ids)."""
+    type_name = str(spec["type"])
+    if ":" in type_name and name not in list_degradations():
+        register_degradation(name)(get_degradation_class(type_name))
+
+
+def check_photo(source_uri: str, include: str = "**/*", storage_options: Mapping[str, Any] | None = None,
+                size: int = CHECK_PHOTO_SIZE, max_pixels: int = 50_000_000) -> np.ndarray:
+    """A centre crop of the first decodable photo under ``source_uri`` (what plugins are checked on)."""
+    for info in list_files(source_uri, include, storage_options):
+        try:
+            photo = decode_image(read_bytes(info.uri, storage_options), max_pixels).rgb
+        except ImageDecodeError:
+            continue
+        h, w = photo.shape[:2]
+        y, x = max(0, (h - size) // 2), max(0, (w - size) // 2)
+        return np.ascontiguousarray(photo[y:y + size, x:x + size], dtype=np.float32)
+    raise ValueError(f"no decodable photo under {source_uri} to check the degradation on")
+
+
+def check_added_degradation(name: str, spec: Mapping[str, Any], photo: np.ndarray,
+                            existing: Sequence[str], replace: bool = False,
+                            seeds: Sequence[int] = (0, 1)) -> Degradation:
+    """Build and validate the new degradation; raise ``ValueError`` saying why it is refused.
+
+    Refused: an id that is not snake_case or is ``clean``; an id already among ``existing`` adapters
+    (unless ``replace``) or, with ``replace``, not among them; a dotted plugin that does not declare
+    ``registered_name = name`` (worker processes must build it under the same id); a spec whose type
+    is another id; and any plugin :func:`validate_plugin` refuses on the real ``photo`` (not
+    deterministic for a seed, changes shape, dtype or range, modifies its input).
+    """
+    if not _ID.match(name or ""):
+        raise ValueError(f"degradation id {name!r} must be snake_case (e.g. 'jpeg', 'bit_depth')")
+    if name == CLEAN:
+        raise ValueError(f"'{CLEAN}' is the no-degradation class, not a degradation id")
+    if replace and name not in existing:
+        raise ValueError(f"cannot replace adapter {name!r}: the base bundle has adapters {list(existing)}")
+    if not replace and name in existing:
+        raise ValueError(f"the base bundle already has an adapter {name!r}; retrain it with --replace")
+    try:
+        declared = _declared_id(spec)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"degradation {name!r}: {exc.args[0] if exc.args else exc}") from None
+    if declared is None:
+        raise ValueError(
+            f"plugin {spec['type']!r} does not declare its id: add `registered_name = {name!r}` to the class "
+            f"(or publish it as an 'abair.degradations' entry point named {name!r}) so every worker builds it "
+            f"under the same id")
+    if declared != name:
+        raise ValueError(f"degradation {name!r}: the spec's type {spec['type']!r} is the degradation "
+                         f"{declared!r}; the id and the type must agree")
+    try:
+        degradation = build_degradation(dict(spec), source=f"degradation '{name}'")
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"degradation {name!r}: {exc.args[0] if exc.args else exc}") from None
+    for seed in seeds:
+        validate_plugin(degradation, rng_seed=seed, image=photo)
+    return degradation
+
+
+def extension_configs(base: TrainConfig, name: str, specs_path: str,
+                      overrides: TrainConfig | None = None) -> tuple[TrainConfig, TrainConfig]:
+    """The recipes of one retraining, derived from the base bundle's recipe.
+
+    Returns ``(new_only, extended)``. ``new_only`` synthesizes ``name`` alone from the base photo
+    source (``single`` and ``clean`` patches only: no composites, no sequences) using ``specs_path``
+    and trains its adapter; ``extended`` lists every adapter (the base's, then ``name`` when new) for
+    the estimator and the bundle. Schedules, adapter and estimator settings come from ``overrides``
+    (a training config file) when given, else from the base recipe; the model preset is always the
+    base's (the adapter trains on the base backbone).
+    """
+    source = overrides or base
+    degradations = list(base.degradations) + ([] if name in base.degradations else [name])
+    shared = {"model": base.model, "adapter": source.adapter.model_dump(mode="json"),
+              "estimator": source.estimator.model_dump(mode="json"),
+              "phase1": base.phase1.model_dump(mode="json"), "phase2": source.phase2.model_dump(mode="json"),
+              "phase3": source.phase3.model_dump(mode="json")}
+    counts = source.synthesis.counts.model_dump(mode="json")
+    synthesis = {**source.synthesis.model_dump(mode="json"),
+                 "counts": {**counts, "composite": 0, "sequence": 0}}
+    new_only = TrainConfig.model_validate({
+        **shared, "name": f"{base.name}-add-{name}".replace("_", "-"), "degradations": [name],
+        "data": {**base.data.model_dump(mode="json"), "degradation_specs": specs_path}, "synthesis": synthesis})
+    extended = TrainConfig.model_validate({
+        **shared, "name": f"{base.name}-with-{name}".replace("_", "-"), "degradations": degradations,
+        "data": base.data.model_dump(mode="json"), "synthesis": base.synthesis.model_dump(mode="json")})
+    return new_only, extended
+
+
+def write_spec_file(path: str | Path, spec: Mapping[str, Any]) -> str:
+    """A one-entry degradation spec file (the format of ``configs/degradations/train.yaml``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"degradations": [dict(spec)]}, sort_keys=True))
+    return str(path)
+
+
+def spec_digest(spec: Mapping[str, Any]) -> str:
+    """A short hash of a spec (names the folder of its spec file)."""
+    return hashlib.sha256(json.dumps(dict(spec), sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def missing_manifests(uris: Sequence[str | None], storage_options: Mapping[str, Any] | None = None) -> list[str]:
+    """The lineage manifests that cannot be read (``None`` = no lineage recorded)."""
+    missing = []
+    for uri in uris:
+        if uri is None or not exists(uri, storage_options):
+            missing.append(str(uri))
+            continue
+        try:
+            read_dataset_manifest(uri, storage_options)
+        except (OSError, ValueError):
+            missing.append(uri)
+    return missing
+
+
+def _reindex(patches: PatchSet, label_names: Sequence[str]) -> PatchSet:
+    """The same patches with label maps re-indexed into ``label_names`` (unknown labels become clean)."""
+    index = {n: i for i, n in enumerate(label_names)}
+    table = np.asarray([index.get(n, 0) for n in patches.label_names], dtype=np.uint8)
+    return PatchSet(patches.degraded, patches.clean, table[patches.labels], list(patches.kinds),
+                    list(patches.names), list(label_names), list(patches.lineage))
+
+
+def load_union_patches(manifest_uris: Sequence[str], label_names: Sequence[str],
+                       storage_options: Mapping[str, Any] | None = None) -> PatchSet:
+    """Every patch of several dataset manifests in one set over the vocabulary ``label_names``."""
+    uris = list(dict.fromkeys(manifest_uris))
+    if not uris:
+        raise ValueError("no dataset manifests to train on")
+    sets = [_reindex(load_dataset_patches(uri, storage_options), label_names) for uri in uris]
+    return PatchSet.concatenate(sets)
+
+
+def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[str],
+                                  adapter_paths: Mapping[str, str], estimator_path: str,
+                                  callback: MetricsCallback | None = None, resume_path: str | None = None,
+                                  storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Phase III over ``clean`` + every adapter, on the union of the datasets of all adapters.
+
+    Like :func:`abair_core.training.steps.train_estimator_file` with several manifests: the estimator
+    file records each adapter's fingerprint and the manifests and dataset hashes it was trained on.
+    """
+    adapters = [name for name in config.degradations if name in adapter_paths]
+    if sorted(adapters) != sorted(adapter_paths):
+        raise ValueError(f"adapters {sorted(adapter_paths)} must be among the config's {config.degradations}")
+    patches = load_union_patches(manifest_uris, class_names_for(config.degradations), storage_options)
+    missing = [n for n in adapters if not len(patches.indices(("single",), (n,)))]
+    if missing:
+        raise ValueError(f"the datasets {list(manifest_uris)} hold no single patches of {missing}")
+    estimator, result = run_estimator(config, adapters, patches, callback, resume_path)
+    hashes = [read_dataset_manifest(uri, storage_options)[1] for uri in dict.fromkeys(manifest_uris)]
+    adapter_fps = {name: component_fingerprint(adapter_paths[name]) for name in adapters}
+    extra = {"train_name": config.name, "dataset_manifests": list(dict.fromkeys(manifest_uris)),
+             "dataset_hashes": hashes}
+    fingerprint = save_estimator(estimator_path, estimator, adapter_fps, extra=extra)
+    return {"fingerprint": fingerprint, "steps": result.steps, "metrics": dict(result.metrics),
+            "seconds": result.seconds, "resumed_from": result.resumed_from, "device": result.device,
+            "patches": len(patches), "dataset_hashes": hashes}
+
+
+def count_parameters(path: str | Path) -> int:
+    """Number of scalar parameters stored in a safetensors component file (header only is read)."""
+    from safetensors import safe_open
+
+    total = 0
+    with safe_open(str(path), framework="numpy") as handle:
+        for key in handle.keys():  # noqa: SIM118 - safe_open is not a dict
+            total += int(np.prod(handle.get_slice(key).get_shape(), dtype=np.int64))
+    return total
+
+
+def parameter_budget(bundle_dir: str | Path, trained_adapters: Sequence[str]) -> dict[str, Any]:
+    """Trainable parameters of this retraining (the trained adapters + the estimator) vs the whole model."""
+    directory = Path(bundle_dir)
+    manifest = json.loads((directory / "bundle.json").read_text())
+    backbone = count_parameters(directory / "backbone.safetensors")
+    adapters = {n: count_parameters(directory / f"adapter-{n}.safetensors") for n in manifest["adapters"]}
+    estimator = count_parameters(directory / "estimator.safetensors")
+    total = backbone + sum(adapters.values()) + estimator
+    trained = sum(adapters[n] for n in trained_adapters) + estimator
+    return {"backbone": backbone, "adapters": adapters, "estimator": estimator, "whole_model": total,
+            "trainable": trained, "trainable_share": trained / total if total else 0.0,
+            "trained_components": [*(f"adapter.{n}" for n in trained_adapters), "estimator"]}
+
+
+def _task_type(task: BenchmarkTask) -> str | None:
+    specs = task.specs()
+    if len(specs) != 1:
+        return None
+    try:
+        return _declared_id(specs[0])
+    except (KeyError, TypeError):
+        return None
+
+
+def find_task(suite: BenchmarkSuite, name: str) -> tuple[str, str] | None:
+    """(group, task id) of the suite's first single-degradation task of type ``name``, if any."""
+    for group, task in suite.tasks():
+        if _task_type(task) == name or (task.label == name and task.oracle == [name]):
+            return group, task.id
+    return None
+
+
+def suite_with_task(suite: BenchmarkSuite, name: str, spec: Mapping[str, Any]) -> tuple[BenchmarkSuite, str, str]:
+    """The suite plus, when it has no task for ``name``, one in group ``added`` (id ``name``).
+
+    Returns ``(suite, group, task id)``. The added task's oracle and estimator label are ``name``.
+    """
+    found = find_task(suite, name)
+    if found is not None:
+        return suite, found[0], found[1]
+    task = BenchmarkTask.model_validate({"id": name, "degradation": dict(spec), "oracle": [name], "label": name})
+    groups = {g: list(t) for g, t in suite.groups.items()}
+    groups.setdefault(ADDED_GROUP, []).append(task)
+    return suite.model_copy(update={"groups": groups}), ADDED_GROUP, name
+
+
+def _psnr(scores: Mapping[str, Any], task: str, method: str) -> float | None:
+    value = scores.get("scores", {}).get(task, {}).get(method, {}).get("psnr")
+    return None if value is None else float(value)
+
+
+def compare_scores(before: Mapping[str, Any], after: Mapping[str, Any], new_task: str,
+                   methods: Sequence[str] = ("oh", "sw", "oracle")) -> dict[str, Any]:
+    """PSNR before/after per task and method (``scores.json`` dicts of the same suite).
+
+    Returns ``new_task`` ({method: {before, after, gain}}) and ``tasks`` (every other task:
+    {group, methods: {method: {before, after, change}}}); a missing number (N/A) is None.
+    """
+    def pair(task: str, method: str, key: str) -> dict[str, float | None]:
+        b, a = _psnr(before, task, method), _psnr(after, task, method)
+        return {"before": b, "after": a, key: None if a is None or b is None else a - b}
+
+    group_of = {t: g for g, tasks in after["groups"].items() for t in tasks}
+    new = {m: pair(new_task, m, "gain") for m in ("input", *methods)}
+    tasks = {t: {"group": g, "methods": {m: pair(t, m, "change") for m in methods}}
+             for t, g in group_of.items() if t != new_task}
+    return {"new_task": {"id": new_task, "group": group_of.get(new_task), "methods": new}, "tasks": tasks}
+
+
+def build_extension_report(*, name: str, replace: bool, base: Mapping[str, Any], new: Mapping[str, Any],
+                           comparison: Mapping[str, Any], budget: Mapping[str, Any], seconds: float,
+                           train_all_seconds: float | None, lineage: Mapping[str, Any],
+                           suite: str, tolerance_db: float = 0.2) -> dict[str, Any]:
+    """The JSON report of one retraining (see :func:`render_extension_report` for its Markdown).
+
+    ``base``/``new``: {version, components}; ``lineage``: how the old types' data was found
+    (``mode`` "reused" or "re-synthesized", ``manifests``, ``missing``).
+    """
+    worst = {m: min((v["methods"][m]["change"] for v in comparison["tasks"].values()
+                     if v["methods"].get(m, {}).get("change") is not None), default=None) for m in ("oh", "sw")}
+    within = {m: (None if worst[m] is None else worst[m] >= -tolerance_db) for m in worst}
+    return {
+        "degradation": name, "action": "replace" if replace else "add", "suite": suite,
+        "base": dict(base), "new": dict(new),
+        "unchanged_components": sorted(k for k, v in new["components"].items()
+                                       if base["components"].get(k) == v),
+        "parameters": dict(budget),
+        "wall_seconds": seconds, "train_all_seconds": train_all_seconds,
+        "wall_share": None if not train_all_seconds else seconds / train_all_seconds,
+        "lineage": dict(lineage), "comparison": dict(comparison),
+        "old_tasks_worst_change_db": worst, "old_tasks_within_tolerance": within, "tolerance_db": tolerance_db,
+    }
+
+
+def _db(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "N/A"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e6:.2f}M" if n >= 1_000_000 else f"{n / 1e3:.1f}k" if n >= 1000 else str(n)
+
+
+def _pins(components: Mapping[str, str], keys: Sequence[str]) -> str:
+    return ", ".join(f"`{k}` v{components[k]}" for k in keys) or "none"
+
+
+def render_extension_report(report: Mapping[str, Any]) -> str:
+    """The before/after Markdown of one retraining."""
+    name, comparison, p = report["degradation"], report["comparison"], report["parameters"]
+    verb = "Replaced adapter" if report["action"] == "replace" else "Added degradation"
+    base, new = report["base"], report["new"]
+    reused = list(report["unchanged_components"])
+    changed = sorted(k for k in new["components"] if k not in reused)
+    share = 100 * p["trainable_share"]
+    lines = [f"# {verb} `{name}`: abair v{base['version']} -> v{new['version']} (challenger)", "",
+             (f"- Components retrained: {_pins(new['components'], changed)}; "
+             f"reused untouched: {_pins(new['components'], reused)}."),
+             (f"- Trainable parameters of this retraining: **{_count(p['trainable'])}** of "
+             f"{_count(p['whole_model'])} ({share:.1f}% of the whole model: {', '.join(p['trained_components'])}).")]
+    if report["train_all_seconds"]:
+        lines.append(f"- Wall time: **{report['wall_seconds']:.0f} s** vs {report['train_all_seconds']:.0f} s "
+                     f"for the base's full `train_all` ({100 * report['wall_share']:.0f}%).")
+    else:
+        lines.append(f"- Wall time: **{report['wall_seconds']:.0f} s** vs the full `train_all`: unknown "
+                     "(the base bundle's runs recorded no train_all time).")
+    lineage = report["lineage"]
+    if lineage["mode"] == "reused":
+        lines.append("- Old degradations' training data: reused through the lineage of the old adapters "
+                     f"({len(lineage['manifests'])} dataset manifest(s)).")
+    else:
+        lines.append("- Old degradations' training data: re-synthesized deterministically from the base "
+                     f"recipe (lineage not found: {', '.join(lineage['missing'])}).")
+    new_task = comparison["new_task"]
+    unseen = ", unseen" if report["action"] == "add" else ""
+    lines += ["", f"## The new task `{new_task['id']}` (group {new_task['group']}, suite {report['suite']})", "",
+              f"| method | before (v{base['version']}{unseen}) | after (v{new['version']}) | gain |",
+              "|---|---:|---:|---:|"]
+    for method, row in new_task["methods"].items():
+        lines.append(f"| {method} | {_db(row['before'])} | {_db(row['after'])} | {_db(row['gain'], True)} |")
+    lines += ["", "## Every other task (PSNR dB, after - before)", "",
+              "| task | group | OH before | OH after | OH change | SW before | SW after | SW change |",
+              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for task, row in comparison["tasks"].items():
+        cells = [row["group"]]
+        for method in ("oh", "sw"):
+            values = row["methods"].get(method, {})
+            cells += [_db(values.get("before")), _db(values.get("after")), _db(values.get("change"), True)]
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    tol = report["tolerance_db"]
+    verdict = {True: f"within {tol} dB", False: f"more than {tol} dB lower", None: "N/A"}
+    worst, within = report["old_tasks_worst_change_db"], report["old_tasks_within_tolerance"]
+    summary = ", ".join(f"{m.upper()} {_db(worst[m], True)} dB ({verdict[within[m]]})" for m in ("oh", "sw"))
+    lines += ["", f"Worst change of the other tasks: {summary}.", "",
+              f"Nothing was promoted: review, then `abair promote` (champion stays v{base['version']})."]
+    return "\n".join(lines) + "\n"

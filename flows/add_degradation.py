@@ -1,0 +1,202 @@
+"""`abair add-degradation NAME [--spec file.yaml] [--replace]`: one new adapter and a retrained estimator.
+
+The paper's promise (a new degradation costs one adapter and a retrained estimator, not a new model)
+as one flow:
+
+1. resolve the base bundle (``models:/abair@champion``) to one version; read its component pins;
+2. check the new degradation on a real training photo (built-in name, entry point or a dotted
+   ``package.module:Class`` plugin): refused before any work when it is not deterministic for a seed
+   or changes shape, dtype or range;
+3. synthesize data for the new type only (single + clean patches, content-hashed shards);
+4. train its adapter on the base's frozen backbone (``abair-adapter-<id>``, tagged with that backbone
+   version) - the only adapter trained; the old ones keep their registry versions;
+5. retrain the estimator over every adapter on the union of their datasets: the old adapters' shards
+   are found through the ``dataset.manifest_uri`` lineage of their versions, or re-synthesized
+   deterministically from their recorded recipe when they are gone (the report says which);
+6. assemble and register the new bundle as ``challenger`` (champion never moves here);
+7. score the new bundle and the base on the suite (the new task: its PSNR before, as an unseen task,
+   and after) and write the before/after report (Markdown + JSON, a Prefect artifact, MLflow run).
+
+``--replace NAME`` retrains an existing adapter the same way; the new bundle pins the new version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from mlflow import MlflowClient
+from prefect import flow, get_run_logger
+
+from abair_core.data.dataset import read_dataset_manifest
+from abair_core.training.config import TrainConfig
+from abair_core.training.extension import (
+    build_extension_report,
+    compare_scores,
+    extension_configs,
+    load_added_degradation,
+    missing_manifests,
+    parameter_budget,
+    spec_digest,
+    training_spec,
+    write_spec_file,
+)
+from flows.evaluate import score_model
+from flows.runtime import pipeline_from
+from flows.synthesize import load_train_config, synthesize
+from flows.train import adapters, bundle, work_dir
+from tasks.add_degradation import (
+    TRAIN_ALL_SECONDS_TAG,
+    adapter_lineage,
+    check_degradation_task,
+    prepare_suite_task,
+    publish_extension_report,
+    read_base_bundle,
+    recorded_train_config,
+    tag_model_version,
+    train_extended_estimator,
+)
+from tasks.pipeline_config import PipelineConfig
+from tasks.registry import (
+    BUNDLE_MODEL_NAME,
+    ESTIMATOR_MODEL_NAME,
+    adapter_model_name,
+    configure_mlflow,
+)
+from tasks.tracking import git_commit, start_run
+from tasks.training import download_component_task
+
+__all__ = ["add_degradation"]
+
+
+def _local_root(pipe: PipelineConfig) -> Path:
+    """A local folder for spec files, suites and reports (the storage root when it is local)."""
+    parts = urlsplit(pipe.storage.root)
+    if parts.scheme in ("", "file"):
+        return Path(unquote(parts.path if parts.scheme else pipe.storage.root))
+    return Path("abair-work")
+
+
+def _combined_hash(hashes: list[str]) -> str:
+    return hashlib.sha256("|".join(sorted(hashes)).encode()).hexdigest()[:32]
+
+
+def _old_datasets(lineage: dict[str, dict[str, Any]], pipeline: str | None, options: dict[str, Any],
+                  logger: Any) -> dict[str, Any]:
+    """The old adapters' dataset manifests: reused through lineage, else re-synthesized from their recipes."""
+    uris = [entry["manifest_uri"] for entry in lineage.values()]
+    missing = missing_manifests(uris, options)
+    if not missing:
+        return {"mode": "reused", "manifests": list(dict.fromkeys(uris)), "missing": []}
+    logger.warning("lineage of the old adapters not found (%s): re-synthesizing their data", missing)
+    manifests: list[str] = []
+    for name, entry in lineage.items():
+        uri = entry["manifest_uri"]
+        if uri is not None and uri not in missing:
+            manifests.append(uri)
+            continue
+        recipe = recorded_train_config(adapter_model_name(name), str(entry["version"]))
+        manifests.append(synthesize(recipe, pipeline)["manifest_uri"])
+    return {"mode": "re-synthesized", "manifests": list(dict.fromkeys(manifests)), "missing": missing}
+
+
+@flow(name="add_degradation")
+def add_degradation(name: str, spec: str | None = None, base_model: str = "models:/abair@champion",
+                    train_config: str | None = None, replace: bool = False, pipeline: str | None = None,
+                    suite: str = "configs/benchmark/demo.yaml") -> dict[str, Any]:
+    """Add degradation ``name`` (or, with ``replace``, retrain its adapter) on ``base_model``.
+
+    ``spec``: an added-degradation spec file (``configs/degradations/added/<id>.yaml``: the training
+    range, optionally the evaluation task); without it the range comes from the base recipe's spec
+    file. ``train_config``: a training recipe whose phase II/III schedules, adapter, estimator and
+    synthesis counts replace the base's. Returns ``bundle`` (name, version, model_uri, aliases,
+    components), ``base`` (version, components), ``adapter`` (the new adapter's version and summary),
+    ``estimator``, ``lineage``, ``report`` (the JSON report) and ``report_dir``.
+    """
+    began = time.perf_counter()
+    logger = get_run_logger()
+    pipe = pipeline_from(pipeline)
+    experiment_id = configure_mlflow(pipe)
+    options = dict(pipe.storage.storage_options)
+    local = _local_root(pipe) / "add-degradation"
+
+    base = read_base_bundle(base_model, str(local / "base"))
+    overrides = load_train_config(train_config) if train_config else None
+    try:
+        recipe = load_train_config(recorded_train_config(ESTIMATOR_MODEL_NAME, base["components"]["estimator"]))
+    except LookupError:
+        if overrides is None:
+            raise
+        logger.warning("the base estimator's run recorded no recipe: using %s as the base recipe", train_config)
+        recipe = overrides
+    recipe = TrainConfig.model_validate({**recipe.model_dump(mode="json"), "degradations": base["adapters"]})
+    added = load_added_degradation(spec) if spec else None
+    training = training_spec(name, added, recipe.data.degradation_specs)
+    check_degradation_task(name, training, recipe.data.source, recipe.data.include, pipe.storage.root, options,
+                           base["adapters"], replace)
+    logger.info("%s %r on abair v%s (adapters %s)", "replacing" if replace else "adding", name, base["version"],
+                base["adapters"])
+    specs_path = write_spec_file(local / "specs" / f"{name}-{spec_digest(training)}.yaml", training)
+    new_only, extended = extension_configs(recipe, name, specs_path, overrides)
+
+    client = MlflowClient()
+    parent = start_run(experiment_id, f"add_degradation-{name}",
+                       {"abair.kind": "add_degradation", "abair.degradation": name, "abair.replace": str(replace),
+                        "abair.base_version": base["version"], "git.commit": git_commit()})
+    try:
+        data = synthesize(new_only.model_dump(mode="json"), pipeline)
+        trained = adapters(new_only.model_dump(mode="json"), data["manifest_uri"], base["components"]["backbone"],
+                           pipeline, only=[name], concurrency=1, parent_run_id=parent)[name]
+        old = {n: base["components"][f"adapter.{n}"] for n in base["adapters"] if n != name}
+        lineage = _old_datasets(adapter_lineage(old), pipeline, options, logger) if old else \
+            {"mode": "reused", "manifests": [], "missing": []}
+        versions = {**old, name: trained["version"]}
+        manifests = [*lineage["manifests"], data["manifest_uri"]]
+        folder = work_dir(pipe, extended, data["dataset_hash"])
+        found = {n: {"version": str(versions[n]),
+                     "path": download_component_task(adapter_model_name(n), str(versions[n]),
+                                                     str(folder / "registry" / f"adapter-{n}-v{versions[n]}"))}
+                 for n in extended.degradations}
+        digest = _combined_hash([read_dataset_manifest(u, options)[1] for u in dict.fromkeys(manifests)])
+        estimator = train_extended_estimator(extended, manifests, digest, found, str(folder), experiment_id,
+                                             parent, options)
+        made = bundle(extended.model_dump(mode="json"), base["components"]["backbone"], versions,
+                      estimator["version"], pipeline, digest, parent)
+        provenance = {"abair.added_degradation": name, "abair.action": "replace" if replace else "add",
+                      "abair.base_version": base["version"], "abair.add_degradation_run_id": parent}
+        if base["train_all_seconds"] is not None:
+            provenance[TRAIN_ALL_SECONDS_TAG] = repr(base["train_all_seconds"])
+        tag_model_version(BUNDLE_MODEL_NAME, made["version"], provenance)
+
+        report_dir = local / "reports" / re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{name}-v{made['version']}")
+        evaluation = (added.evaluation if added is not None and added.evaluation else training)
+        chosen = prepare_suite_task(suite, name, evaluation, str(report_dir / "suite.yaml"))
+        after, after_scores = score_model(made["model_uri"], chosen["path"], pipe,
+                                          report_dir=str(report_dir / "after"), role="challenger: ")
+        before, before_scores = score_model(base["model_uri"], chosen["path"], pipe,
+                                            report_dir=str(report_dir / "before"), role="base: ")
+        seconds = time.perf_counter() - began
+        report = build_extension_report(
+            name=name, replace=replace,
+            base={"version": base["version"], "components": base["components"]},
+            new={"version": made["version"], "components": made["components"], "aliases": made["aliases"]},
+            comparison=compare_scores(before_scores, after_scores, chosen["task_id"]),
+            budget=parameter_budget(made["bundle_dir"], [name]), seconds=seconds,
+            train_all_seconds=base["train_all_seconds"], lineage=lineage, suite=after["suite"])
+        report["evaluation"] = {"suite_path": chosen["path"], "task_added_to_suite": chosen["added"],
+                                "before_run_id": before["run_id"], "after_run_id": after["run_id"]}
+        paths = publish_extension_report(report, str(report_dir), parent)
+    except BaseException:
+        client.set_terminated(parent, "FAILED")
+        raise
+    client.log_metric(parent, "time/add_degradation_seconds", seconds)
+    client.set_terminated(parent, "FINISHED")
+    logger.info("abair v%s registered as challenger (%s %r on v%s) in %.1f s; report %s", made["version"],
+                "replaced" if replace else "added", name, base["version"], seconds, paths["markdown"])
+    return {"bundle": made, "base": {"version": base["version"], "components": base["components"]},
+            "adapter": trained, "estimator": estimator, "dataset": data, "lineage": lineage, "report": report,
+            "report_dir": str(report_dir), "report_files": paths, "parent_run_id": parent}

@@ -1,0 +1,275 @@
+"""Adding a degradation, core side: spec files, plugin checks, derived recipes, the union estimator, the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from abair_core.bundle import load_bundle, save_bundle
+from abair_core.components import ensure_adapter_slots, load_backbone, save_adapter, save_backbone
+from abair_core.config import ConfigError
+from abair_core.data.dataset import (
+    finish_dataset,
+    plan_dataset,
+    plan_sources,
+    read_source_rows,
+    synthesize_chunk,
+    write_source_plan,
+)
+from abair_core.degradations.registry import list_degradations, unregister_degradation
+from abair_core.evaluation.suite import load_suite
+from abair_core.models.abair import ABAIR
+from abair_core.models.estimator import DegradationEstimator
+from abair_core.models.factory import build_model
+from abair_core.models.lora import add_adapter
+from abair_core.training.config import TrainConfig
+from abair_core.training.extension import (
+    ADDED_GROUP,
+    build_extension_report,
+    check_added_degradation,
+    check_photo,
+    compare_scores,
+    count_parameters,
+    extension_configs,
+    find_task,
+    load_added_degradation,
+    load_union_patches,
+    missing_manifests,
+    parameter_budget,
+    register_added_degradation,
+    render_extension_report,
+    suite_with_task,
+    train_extended_estimator_file,
+    training_spec,
+    write_spec_file,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+SPECS = str(ROOT / "configs/degradations/train.yaml")
+PLUGIN = "tests.plugins_example.speckle"
+RECIPE = {
+    "name": "ext", "model": "tiny", "degradations": ["noise", "blur"],
+    "synthesis": {"patch_size": 40, "counts": {"composite": 2, "single": 3, "sequence": 2, "clean": 2}},
+    "phase2": {"steps": 2, "batch_size": 2, "patch_size": 32, "warmup_steps": 1, "log_every": 1},
+    "phase3": {"steps": 2, "batch_size": 4, "patch_size": 32, "warmup_steps": 1, "log_every": 1},
+}
+
+
+@pytest.fixture(autouse=True)
+def _importable_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT))  # `tests.plugins_example` whatever way pytest was started
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()[100:228, 100:228].astype(np.float32) / 255
+
+
+def test_spec_files_wrapped_or_bare(tmp_path: Path) -> None:
+    jpeg = load_added_degradation(ROOT / "configs/degradations/added/jpeg.yaml")
+    assert jpeg.degradation == {"type": "jpeg", "quality": [10, 40]} and jpeg.evaluation["quality"] == 20
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("type: snow\ndensity: 0.002\n")
+    assert load_added_degradation(bare).degradation == {"type": "snow", "density": 0.002}
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("degradation: {quality: 20}\n")
+    with pytest.raises(ConfigError, match="degradation.type"):
+        load_added_degradation(broken)
+    assert training_spec("jpeg", None, SPECS) == {"type": "jpeg", "quality": [10, 40]}
+    assert training_spec("jpeg", jpeg, "unused.yaml") == jpeg.degradation
+    with pytest.raises(ConfigError, match="no training range for degradation 'speckle'"):
+        training_spec("speckle", None, SPECS)
+
+
+def test_builtins_and_a_dotted_plugin_pass_the_check(photo: np.ndarray) -> None:
+    assert check_added_degradation("jpeg", {"type": "jpeg", "quality": [10, 40]}, photo, ["noise"]).name == "jpeg"
+    spec = {"type": f"{PLUGIN}:Speckle", "amount": [0.1, 0.3]}
+    speckle = check_added_degradation("speckle", spec, photo, ["noise"])
+    assert speckle.name == "speckle" and type(speckle).__module__ == PLUGIN
+    try:
+        register_added_degradation("speckle", spec)
+        assert "speckle" in list_degradations()
+        register_added_degradation("speckle", spec)  # idempotent
+    finally:
+        unregister_degradation("speckle")
+
+
+@pytest.mark.parametrize(("cls", "message"), [
+    ("Flaky", "not deterministic"),
+    ("Cropper", "changed the shape"),
+    ("Brightener", r"leave \[0, 1\]"),
+    ("Anonymous", "does not declare its id"),
+])
+def test_broken_plugins_are_refused_with_a_reason(photo: np.ndarray, cls: str, message: str) -> None:
+    name = {"Anonymous": "anonymous"}.get(cls, cls.lower())
+    with pytest.raises(ValueError, match=message):
+        check_added_degradation(name, {"type": f"{PLUGIN}:{cls}"}, photo, ["noise"])
+
+
+def test_ids_are_checked_against_the_base(photo: np.ndarray) -> None:
+    jpeg = {"type": "jpeg", "quality": 30}
+    with pytest.raises(ValueError, match="already has an adapter 'jpeg'; retrain it with --replace"):
+        check_added_degradation("jpeg", jpeg, photo, ["jpeg"])
+    with pytest.raises(ValueError, match="cannot replace adapter 'jpeg'"):
+        check_added_degradation("jpeg", jpeg, photo, ["noise"], replace=True)
+    assert check_added_degradation("jpeg", jpeg, photo, ["jpeg"], replace=True).name == "jpeg"
+    with pytest.raises(ValueError, match="the id and the type must agree"):
+        check_added_degradation("jpeg_strong", jpeg, photo, [])
+    with pytest.raises(ValueError, match="snake_case"):
+        check_added_degradation("Jpeg", jpeg, photo, [])
+    with pytest.raises(ValueError, match="unknown degradation type 'nope'"):
+        check_added_degradation("nope", {"type": "nope"}, photo, [])
+    with pytest.raises(ValueError, match="cannot import module"):
+        check_added_degradation("gone", {"type": "tests.plugins_example.missing:Gone"}, photo, [])
+
+
+def test_check_photo_is_a_real_centre_crop(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a photo")
+    Image.fromarray(np.full((300, 200, 3), 128, np.uint8)).save(tmp_path / "z.png")
+    crop = check_photo(str(tmp_path), size=64)
+    assert crop.shape == (64, 64, 3) and crop.dtype == np.float32 and abs(float(crop.mean()) - 128 / 255) < 1e-6
+    with pytest.raises(ValueError, match="no decodable photo"):
+        check_photo(str(tmp_path / "empty"))
+
+
+def test_extension_configs_new_type_only_then_all_adapters(tmp_path: Path) -> None:
+    base = TrainConfig.model_validate({**RECIPE, "data": {"source": "photos", "degradation_specs": SPECS}})
+    specs = write_spec_file(tmp_path / "jpeg.yaml", {"type": "jpeg", "quality": [10, 40]})
+    new_only, extended = extension_configs(base, "jpeg", specs)
+    assert new_only.degradations == ["jpeg"] and new_only.data.degradation_specs == specs
+    assert new_only.synthesis.counts.composite == 0 and new_only.synthesis.counts.sequence == 0
+    assert new_only.synthesis.counts.single == 3 and new_only.synthesis.counts.clean == 2
+    assert extended.degradations == ["noise", "blur", "jpeg"] and extended.data.degradation_specs == SPECS
+    assert new_only.model == extended.model == "tiny" and new_only.phase2 == base.phase2
+    _, replaced = extension_configs(base, "noise", specs)
+    assert replaced.degradations == ["noise", "blur"]
+    overrides = base.model_copy(update={"phase2": base.phase2.model_copy(update={"steps": 7}), "model": "small"})
+    new_only, extended = extension_configs(base, "jpeg", specs, overrides)
+    assert new_only.phase2.steps == 7 and extended.model == "tiny"  # the base backbone's preset always
+    assert plan_dataset(new_only, str(tmp_path / "w")).label_names == ["clean", "jpeg"]
+
+
+def _dataset(config: TrainConfig, photos: Path, root: Path) -> str:
+    plan = plan_dataset(config, str(root))
+    uri, pending = write_source_plan(plan_sources(str(photos), "**/*", plan), plan)
+    return finish_dataset(uri, synthesize_chunk(read_source_rows(uri, pending), config, plan), plan)["manifest_uri"]
+
+
+def test_estimator_trains_on_the_union_of_old_and_new_datasets(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)).save(photos / "a.png")
+    base = TrainConfig.model_validate({**RECIPE, "data": {"source": str(photos), "degradation_specs": SPECS}})
+    specs = write_spec_file(tmp_path / "specs" / "jpeg.yaml", {"type": "jpeg", "quality": [10, 40]})
+    new_only, extended = extension_configs(base, "jpeg", specs)
+    old_manifest = _dataset(base, photos, tmp_path / "store")
+    new_manifest = _dataset(new_only, photos, tmp_path / "store")
+
+    union = load_union_patches([old_manifest, new_manifest, old_manifest], ["clean", "noise", "blur", "jpeg"])
+    assert union.label_names == ["clean", "noise", "blur", "jpeg"]
+    singles = {n: len(union.indices(("single",), (n,))) for n in ("noise", "blur", "jpeg")}
+    assert singles == {"noise": 3, "blur": 3, "jpeg": 3} and len(union.indices(("clean",))) == 4
+    jpeg = union.indices(("single",), ("jpeg",))
+    assert set(np.unique(union.labels[jpeg])) == {3}  # re-indexed from ["clean", "jpeg"]
+
+    backbone = build_model("tiny")
+    save_backbone(str(tmp_path / "backbone.safetensors"), backbone)
+    backbone, fp = load_backbone(str(tmp_path / "backbone.safetensors"))
+    ensure_adapter_slots(backbone, extended.adapter)
+    paths = {}
+    for name in extended.degradations:
+        add_adapter(backbone, name)
+        paths[name] = str(tmp_path / f"adapter-{name}.safetensors")
+        save_adapter(paths[name], backbone, name, extended.adapter, fp)
+    summary = train_extended_estimator_file(extended, [old_manifest, new_manifest], paths,
+                                            str(tmp_path / "estimator.safetensors"))
+    assert summary["steps"] == 2 and summary["patches"] == len(union) and len(summary["dataset_hashes"]) == 2
+    from abair_core.bundle import assemble_bundle
+
+    model = assemble_bundle(tmp_path / "bundle", str(tmp_path / "backbone.safetensors"), paths,
+                            str(tmp_path / "estimator.safetensors"))
+    assert model.class_names == ["clean", "noise", "blur", "jpeg"]
+    with pytest.raises(ValueError, match=r"hold no single patches of \['jpeg'\]"):
+        train_extended_estimator_file(extended, [old_manifest], paths, str(tmp_path / "e2.safetensors"))
+    assert missing_manifests([old_manifest, None, str(tmp_path / "gone.parquet")]) == \
+        ["None", str(tmp_path / "gone.parquet")]
+
+
+def test_parameter_budget_counts_every_component(tmp_path: Path) -> None:
+    backbone = build_model("tiny")
+    ensure_adapter_slots(backbone, TrainConfig.model_validate({"name": "x"}).adapter)
+    for name in ("noise", "jpeg"):
+        add_adapter(backbone, name)
+    from abair_core.models.estimator import EstimatorConfig
+
+    estimator = DegradationEstimator(EstimatorConfig(), ["clean", "noise", "jpeg"])
+    save_bundle(ABAIR(backbone, estimator, ["noise", "jpeg"]), tmp_path / "b")
+    budget = parameter_budget(tmp_path / "b", ["jpeg"])
+    model = load_bundle(tmp_path / "b")
+    every = sum(p.numel() for p in model.parameters())
+    assert budget["whole_model"] == every
+    assert budget["estimator"] == sum(p.numel() for p in model.estimator.parameters())
+    assert budget["trainable"] == budget["adapters"]["jpeg"] + budget["estimator"] < budget["whole_model"]
+    assert budget["adapters"]["jpeg"] == budget["adapters"]["noise"] > 0
+    assert count_parameters(tmp_path / "b" / "backbone.safetensors") == budget["backbone"]
+
+
+def test_suite_gets_a_task_only_when_it_has_none(tmp_path: Path) -> None:
+    demo = load_suite(ROOT / "configs/benchmark/demo.yaml")
+    assert find_task(demo, "jpeg") == ("unseen", "jpeg_q20")
+    same, group, task = suite_with_task(demo, "jpeg", {"type": "jpeg", "quality": 20})
+    assert same is demo and (group, task) == ("unseen", "jpeg_q20")
+    spec = {"type": f"{PLUGIN}:Speckle", "amount": 0.2}
+    extended, group, task = suite_with_task(demo, "speckle", spec)
+    assert (group, task) == (ADDED_GROUP, "speckle") and find_task(extended, "speckle") == (ADDED_GROUP, "speckle")
+    added = extended.groups[ADDED_GROUP][0]
+    assert added.oracle_components() == ["speckle"] and added.true_label() == "speckle"
+    assert ADDED_GROUP not in demo.groups  # the original is untouched
+
+
+def _scores(values: dict[str, dict[str, float | None]]) -> dict:
+    return {"suite": "t", "groups": {"known": ["noise_s25", "blur"], "unseen": ["jpeg_q20"]},
+            "scores": {t: {m: {"psnr": v} for m, v in row.items() if v is not None} for t, row in values.items()}}
+
+
+def test_report_arithmetic_and_markdown() -> None:
+    before = _scores({"noise_s25": {"oh": 28.0, "sw": 28.2, "oracle": 28.5}, "blur": {"oh": 25.0, "sw": 25.1},
+                      "jpeg_q20": {"input": 27.0, "oh": 27.5, "sw": 27.6, "oracle": None}})
+    after = _scores({"noise_s25": {"oh": 27.9, "sw": 28.3, "oracle": 28.5}, "blur": {"oh": 24.7, "sw": 25.1},
+                     "jpeg_q20": {"input": 27.0, "oh": 29.0, "sw": 28.9, "oracle": 29.2}})
+    comparison = compare_scores(before, after, "jpeg_q20")
+    new = comparison["new_task"]
+    assert new["group"] == "unseen" and new["methods"]["oh"]["gain"] == pytest.approx(1.5)
+    assert new["methods"]["oracle"] == {"before": None, "after": 29.2, "gain": None}
+    assert comparison["tasks"]["blur"]["methods"]["oh"]["change"] == pytest.approx(-0.3)
+    assert "jpeg_q20" not in comparison["tasks"]
+    report = build_extension_report(
+        name="jpeg", replace=False, base={"version": "1", "components": {"backbone": "1", "adapter.noise": "1",
+                                                                         "estimator": "1"}},
+        new={"version": "2", "components": {"backbone": "1", "adapter.noise": "1", "adapter.jpeg": "1",
+                                            "estimator": "2"}},
+        comparison=comparison, budget={"trainable": 1500, "whole_model": 100_000, "trainable_share": 0.015,
+                                       "trained_components": ["adapter.jpeg", "estimator"]},
+        seconds=30.0, train_all_seconds=120.0, lineage={"mode": "reused", "manifests": ["m"], "missing": []},
+        suite="t")
+    assert report["unchanged_components"] == ["adapter.noise", "backbone"]
+    assert report["wall_share"] == 0.25
+    assert report["old_tasks_worst_change_db"]["oh"] == pytest.approx(-0.3)
+    assert report["old_tasks_within_tolerance"] == {"oh": False, "sw": True}
+    json.dumps(report)
+    markdown = render_extension_report(report)
+    assert "abair v1 -> v2 (challenger)" in markdown and "1.5k** of 100.0k" in markdown
+    assert "30 s** vs 120 s" in markdown and "| oh | 27.50 | 29.00 | +1.50 |" in markdown
+    assert "| blur | known | 25.00 | 24.70 | -0.30 |" in markdown and "more than 0.2 dB lower" in markdown
+    unknown = render_extension_report({**report, "train_all_seconds": None, "wall_share": None,
+                                       "lineage": {"mode": "re-synthesized", "manifests": ["m"], "missing": ["x"]}})
+    assert "vs the full `train_all`: unknown" in unknown and "re-synthesized deterministically" in unknown
+

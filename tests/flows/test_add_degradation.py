@@ -1,0 +1,164 @@
+"""add_degradation end to end on a registered micro base (train_all): refusals, pins, aliases, the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+SPECS = str(ROOT / "configs/degradations/train.yaml")
+PLUGINS = ROOT / "tests/plugins_example"
+SUITE = {
+    "name": "addtest", "images": "samples://holdout", "max_images": 1, "crop": 64, "seeds": [0],
+    "groups": {"known": [{"id": "noise_s25", "degradation": {"type": "noise", "sigma": 25}},
+                         {"id": "blur", "degradation": {"type": "blur", "kind": "motion", "length": 9}}],
+               "unseen": [{"id": "jpeg_q20", "degradation": {"type": "jpeg", "quality": 20}}]},
+}
+
+
+@pytest.fixture(scope="module")
+def base(micro_train_config, mlflow_store, prefect_harness, tmp_path_factory):
+    """A registered champion bundle (noise, blur) made by train_all; the pipeline YAML and a tiny suite."""
+    import sys
+
+    from skimage import data
+
+    from flows.train import train_all
+
+    if str(ROOT) not in sys.path:  # `tests.plugins_example` importable here and in spawned Dask workers
+        sys.path.insert(0, str(ROOT))
+    root = tmp_path_factory.mktemp("add-degradation")
+    photos = root / "photos"
+    photos.mkdir()
+    Image.fromarray(data.rocket()[:160, :200]).save(photos / "rocket.png")
+    Image.fromarray(data.coffee()[:160, :200]).save(photos / "coffee.png")
+    recipe = {**micro_train_config, "data": {"source": str(photos), "degradation_specs": SPECS}}
+    pipeline = mlflow_store.model_dump(mode="json")
+    pipeline["dask"] = {"n_workers": 1, "threads_per_worker": 1, "processes": True}
+    (root / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
+    (root / "suite.yaml").write_text(yaml.safe_dump(SUITE))
+    result = train_all(recipe, str(root / "pipeline.yaml"))
+    return {"pipeline": str(root / "pipeline.yaml"), "suite": str(root / "suite.yaml"), "train": result,
+            "storage": Path(mlflow_store.storage.root.removeprefix("file://"))}
+
+
+def _model_names() -> set[str]:
+    from mlflow import MlflowClient
+
+    return {m.name for m in MlflowClient().search_registered_models()}
+
+
+@pytest.mark.parametrize(("plugin", "message"), [("flaky", "not deterministic"), ("cropper", "changed the shape")])
+def test_broken_plugins_are_refused_before_any_training(base, plugin, message) -> None:
+    from flows.add_degradation import add_degradation
+
+    datasets = sorted((base["storage"] / "datasets").iterdir())
+    with pytest.raises(ValueError, match=f"plugin {plugin} .*refused: .*{message}"):
+        add_degradation(plugin, spec=str(PLUGINS / f"{plugin}.yaml"), pipeline=base["pipeline"], suite=base["suite"])
+    assert f"abair-adapter-{plugin}" not in _model_names()
+    assert sorted((base["storage"] / "datasets").iterdir()) == datasets  # nothing synthesized
+
+
+def test_add_jpeg_reuses_old_adapters_and_registers_a_pinned_challenger(base) -> None:
+    from mlflow import MlflowClient
+
+    from flows.add_degradation import add_degradation
+    from tasks.registry import get_alias_version
+
+    client = MlflowClient()
+    before = base["train"]["versions"]
+    assert get_alias_version("abair", "champion") == before["bundle"]
+    old_versions = {n: [v.version for v in client.search_model_versions(f"name = 'abair-adapter-{n}'")]
+                    for n in ("noise", "blur")}
+
+    result = add_degradation("jpeg", spec=str(ROOT / "configs/degradations/added/jpeg.yaml"),
+                             pipeline=base["pipeline"], suite=base["suite"])
+
+    new = result["bundle"]
+    assert new["version"] != before["bundle"] and new["aliases"] == ["challenger"]
+    assert get_alias_version("abair", "champion") == before["bundle"]  # champion did not move
+    assert get_alias_version("abair", "challenger") == new["version"]
+    for n in ("noise", "blur"):  # the old adapters were not retrained: same registry versions, no new ones
+        assert [v.version for v in client.search_model_versions(f"name = 'abair-adapter-{n}'")] == old_versions[n]
+    tags = client.get_model_version("abair", new["version"]).tags
+    pins = {k: v for k, v in tags.items() if k.startswith("component.")}
+    assert pins == {"component.backbone": before["backbone"], "component.adapter.noise": before["adapter.noise"],
+                    "component.adapter.blur": before["adapter.blur"],
+                    "component.adapter.jpeg": result["adapter"]["version"],
+                    "component.estimator": result["estimator"]["version"]}
+    assert result["estimator"]["version"] != before["estimator"]
+    assert tags["abair.base_version"] == before["bundle"] and tags["abair.added_degradation"] == "jpeg"
+    adapter = client.get_model_version("abair-adapter-jpeg", result["adapter"]["version"])
+    assert adapter.tags["backbone.version"] == before["backbone"]
+    estimator = client.get_model_version("abair-estimator", result["estimator"]["version"])
+    assert estimator.tags["adapter.jpeg.version"] == result["adapter"]["version"]
+    assert json.loads(estimator.tags["dataset.manifest_uris"]) == [base["train"]["dataset"]["manifest_uri"],
+                                                                 result["dataset"]["manifest_uri"]]
+
+    report = result["report"]
+    assert report["lineage"]["mode"] == "reused"
+    assert report["comparison"]["new_task"]["id"] == "jpeg_q20"
+    jpeg = report["comparison"]["new_task"]["methods"]
+    assert jpeg["oracle"]["before"] is None and jpeg["oracle"]["after"] is not None  # unseen before
+    assert jpeg["oh"]["before"] is not None and jpeg["oh"]["after"] is not None
+    assert set(report["comparison"]["tasks"]) == {"noise_s25", "blur"}
+    assert 0 < report["parameters"]["trainable"] < report["parameters"]["whole_model"]
+    assert report["train_all_seconds"] == pytest.approx(base["train"]["timings"]["total"])
+    assert report["unchanged_components"] == ["adapter.blur", "adapter.noise", "backbone"]
+    markdown = Path(result["report_files"]["markdown"]).read_text()
+    assert "Added degradation `jpeg`" in markdown and "| jpeg_q20 |" not in markdown
+    assert json.loads(Path(result["report_files"]["json"]).read_text())["new"]["version"] == new["version"]
+
+
+@pytest.mark.slow
+def test_a_dotted_plugin_is_added_by_name(base) -> None:
+    from mlflow import MlflowClient
+
+    from flows.add_degradation import add_degradation
+
+    result = add_degradation("speckle", spec=str(PLUGINS / "speckle.yaml"), pipeline=base["pipeline"],
+                             suite=base["suite"])
+    tags = MlflowClient().get_model_version("abair", result["bundle"]["version"]).tags
+    assert {k for k in tags if k.startswith("component.adapter.")} == {
+        "component.adapter.noise", "component.adapter.blur", "component.adapter.speckle"}
+    new_task = result["report"]["comparison"]["new_task"]
+    assert new_task["id"] == "speckle" and new_task["group"] == "added"
+    assert result["report"]["evaluation"]["task_added_to_suite"]
+    assert result["report"]["base"]["version"] == base["train"]["versions"]["bundle"]  # built on the champion
+
+
+@pytest.mark.slow
+def test_replace_retrains_one_adapter_and_resynthesizes_lost_lineage(base) -> None:
+    from mlflow import MlflowClient
+
+    from flows.add_degradation import add_degradation
+
+    before = base["train"]["versions"]
+    manifest = Path(base["train"]["dataset"]["manifest_uri"].removeprefix("file://"))
+    manifest.unlink()  # the old adapters' lineage is gone: their data must be re-synthesized
+    result = add_degradation("noise", replace=True, pipeline=base["pipeline"], suite=base["suite"])
+    report = result["report"]
+    assert report["action"] == "replace" and report["lineage"]["mode"] == "re-synthesized"
+    assert manifest.is_file()  # the same recipe gave the same dataset back
+    tags = MlflowClient().get_model_version("abair", result["bundle"]["version"]).tags
+    assert tags["component.adapter.noise"] == result["adapter"]["version"] != before["adapter.noise"]
+    assert tags["component.adapter.blur"] == before["adapter.blur"]
+    assert report["comparison"]["new_task"]["id"] == "noise_s25"
+
+
+def test_cli_parser() -> None:
+    import argparse
+
+    from flows.add_degradation_cli import add_add_degradation_parser, cmd_add_degradation
+
+    parser = argparse.ArgumentParser()
+    add_add_degradation_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["add-degradation", "jpeg", "--spec", "configs/degradations/added/jpeg.yaml"])
+    assert (args.name, args.spec, args.replace, args.base_model) == (
+        "jpeg", "configs/degradations/added/jpeg.yaml", False, "models:/abair@champion")
+    assert args.func is cmd_add_degradation
+    assert parser.parse_args(["add-degradation", "rain", "--replace"]).replace

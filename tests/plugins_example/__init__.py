@@ -1,0 +1,1 @@
+"""Degradation plugins defined outside the package, loaded by dotted path in the add-degradation tests."""
