@@ -48,13 +48,17 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from flows.restore_archive import restore_archive
+    from flows.restore_archive import RestoreRunFailed, restore_archive
 
-    summary = restore_archive(
-        src=args.src, dst=args.dst, model=args.model, mode=args.mode, include=args.include,
-        pipeline=args.pipeline, restore_config=args.restore_config, min_confidence=args.min_confidence,
-        reprocess_on_new_model=args.reprocess_on_new_model,
-    )
+    try:
+        summary = restore_archive(
+            src=args.src, dst=args.dst, model=args.model, mode=args.mode, include=args.include,
+            pipeline=args.pipeline, restore_config=args.restore_config, min_confidence=args.min_confidence,
+            reprocess_on_new_model=args.reprocess_on_new_model,
+        )
+    except RestoreRunFailed as exc:
+        print(f"restore failed: {exc}", file=sys.stderr)
+        return 1
     _print(summary)
     return 0
 

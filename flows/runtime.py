@@ -24,6 +24,32 @@ def dask_cluster(pipeline: PipelineConfig) -> Iterator[str]:
     if pipeline.dask.scheduler_address:
         yield pipeline.dask.scheduler_address
         return
+    with prefect_api_for_workers(), _local_cluster(pipeline) as address:
+        yield address
+
+
+@contextlib.contextmanager
+def prefect_api_for_workers() -> Iterator[None]:
+    """Let worker processes started here report to this process's Prefect API.
+
+    Without ``PREFECT_API_URL`` in their environment, LocalCluster workers would each start their own
+    temporary Prefect server (10-20 s per worker, and task runs recorded where nobody looks).
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        yield
+        return
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        os.environ["PREFECT_API_URL"] = str(client.api_url).rstrip("/")
+    try:
+        yield
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+
+
+@contextlib.contextmanager
+def _local_cluster(pipeline: PipelineConfig) -> Iterator[str]:
     from distributed import LocalCluster
 
     # Worker processes get one OpenMP thread each: several torch workers spinning on shared cores are
@@ -33,7 +59,7 @@ def dask_cluster(pipeline: PipelineConfig) -> Iterator[str]:
         n_workers=pipeline.dask.n_workers,
         threads_per_worker=pipeline.dask.threads_per_worker,
         processes=pipeline.dask.processes,
-        dashboard_address=None,
+        dashboard_address=":0",
         **extra,
     )
     try:
