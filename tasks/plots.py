@@ -21,17 +21,27 @@ from prefect import task
 __all__ = ["radar_axes", "radar_plot", "render_radar", "render_sample_grid", "sample_grid"]
 
 INNER, OUTER = 0.4, 1.0  # the lowest value sits on the second of five circles, the highest on the outermost
+#: Clean-input axes count PSNR up to this: an untouched output scores the runner's 100 dB cap, which would
+#: squash every real difference between methods onto one point (the gate uses the same ceiling).
+CLEAN_AXIS_CEILING = 50.0
 
 
 def radar_axes(scores: dict[str, Any], methods: list[str] | None = None) -> tuple[list[str], dict[str, list[float]]]:
     """One axis per task (labelled with its group), each method's PSNR normalised per axis.
 
     As in the paper's Figure 1, the lowest value on an axis maps to the second circle (0.4) and the
-    highest to the outermost (1.0); a method without a number on an axis (N/A) is NaN there.
+    highest to the outermost (1.0); a method without a number on an axis (N/A) is NaN there. Every group
+    the suite lists gets axes, ``clean`` and ``mild`` included; on ``clean`` axes PSNR counts up to
+    :data:`CLEAN_AXIS_CEILING`.
     """
     methods = methods or list(scores["methods"])
     axes = [(group, task) for group, tasks in scores["groups"].items() for task in tasks]
-    raw = {m: [scores["scores"].get(t, {}).get(m, {}).get("psnr", math.nan) for _, t in axes] for m in methods}
+
+    def value(group: str, task: str, method: str) -> float:
+        v = scores["scores"].get(task, {}).get(method, {}).get("psnr", math.nan)
+        return min(v, CLEAN_AXIS_CEILING) if group == "clean" and not math.isnan(v) else v
+
+    raw = {m: [value(g, t, m) for g, t in axes] for m in methods}
     values = {m: [] for m in methods}
     for i in range(len(axes)):
         column = [raw[m][i] for m in methods if not math.isnan(raw[m][i])]
@@ -40,7 +50,7 @@ def radar_axes(scores: dict[str, Any], methods: list[str] | None = None) -> tupl
             v = raw[m][i]
             values[m].append(math.nan if math.isnan(v) else (OUTER if hi == lo else
                                                              INNER + (OUTER - INNER) * (v - lo) / (hi - lo)))
-    return [f"{task}\n({group})" for group, task in axes], values
+    return [task if task == group else f"{task}\n({group})" for group, task in axes], values
 
 
 def render_radar(scores: dict[str, Any], path: str, title: str = "") -> str:

@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-PATCH_KINDS = ("composite", "single", "sequence", "clean")
+PATCH_KINDS = ("composite", "single", "sequence", "clean", "mild")
+#: Kinds whose estimator class is ``clean``: undegraded and mildly degraded patches (labels all 0).
+CLEAN_CLASS_KINDS = ("clean", "mild")
 
 
 @dataclass
@@ -16,7 +18,9 @@ class PatchSet:
 
     ``degraded`` and ``clean`` are uint8 (N, P, P, 3) (8-bit, like the images they stand for), ``labels``
     uint8 (N, P, P) indices into ``label_names`` (0 = clean). ``kinds[i]`` is one of :data:`PATCH_KINDS`;
-    ``names[i]`` is the degradation id (single), ``a+b`` (sequence), ``composite`` or ``clean``.
+    ``names[i]`` is the degradation id (single), ``a+b`` (sequence), ``composite``, ``clean``, or for a
+    ``mild`` patch the type of its mild degradation (its class is still ``clean``: see
+    :func:`estimator_class`; its ``clean`` image is the true clean crop, the restoration target).
     ``lineage[i]`` records source key, crop box, seed and every drawn parameter.
     """
 
@@ -58,6 +62,11 @@ class PatchSet:
             label_names=list(label_names),
             lineage=[r for s in sets for r in s.lineage],
         )
+
+
+def estimator_class(kind: str, name: str) -> list[str]:
+    """The estimator classes of one patch: ``["clean"]`` for clean and mild patches, else the parts of ``name``."""
+    return ["clean"] if kind in CLEAN_CLASS_KINDS else name.split("+")
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from abair_core.data.patches import PatchSet
+from abair_core.data.patches import CLEAN_CLASS_KINDS, PatchSet, estimator_class
 
 
 @dataclass
@@ -60,9 +60,12 @@ def _require(idx: np.ndarray, what: str) -> np.ndarray:
 def pretrain_batches(
     patches: PatchSet, batch_size: int, crop: int, seed: int, single_fraction: float, start_step: int = 0
 ) -> Iterator[Batch]:
-    """Phase I: composites (and a share of single-degradation/clean patches) with segmentation labels."""
+    """Phase I: composites (and a share of single-degradation/clean/mild patches) with segmentation labels.
+
+    Mild patches (label map all clean, target the true clean crop) teach the backbone gentle corrections.
+    """
     composite = _require(patches.indices(("composite",)), "composite patches")
-    other = patches.indices(("single", "clean"))
+    other = patches.indices(("single", *CLEAN_CLASS_KINDS))
     step = start_step
     while True:
         rng = _step_rng(seed, step)
@@ -92,11 +95,14 @@ def adapter_batches(
 
 
 def class_targets(patches: PatchSet, idx: np.ndarray, class_names: Sequence[str]) -> torch.Tensor:
-    """Soft estimator targets: one-hot for single/clean, an equal split over the parts of a sequence."""
+    """Soft estimator targets: one-hot for single/clean, an equal split over the parts of a sequence.
+
+    Mild patches (a degradation below its training range) are class ``clean``: nothing should be done.
+    """
     index = {n: i for i, n in enumerate(class_names)}
     targets = torch.zeros(len(idx), len(class_names))
     for row, i in enumerate(idx):
-        parts = patches.names[i].split("+")
+        parts = estimator_class(patches.kinds[i], patches.names[i])
         for part in parts:
             targets[row, index[part]] += 1.0 / len(parts)
     return targets
@@ -112,12 +118,16 @@ def estimator_batches(
     clean_fraction: float,
     start_step: int = 0,
 ) -> Iterator[Batch]:
-    """Phase III: crops of single, sequential (mixed) and clean patches with soft class targets."""
+    """Phase III: crops of single, sequential (mixed) and clean patches with soft class targets.
+
+    The ``clean_fraction`` share is drawn from the clean and mild patches together (class ``clean``), in
+    the proportion the synthesis counts made them.
+    """
     adapters = [n for n in class_names if n != "clean"]
     single = _require(patches.indices(("single",), tuple(adapters)), "single-degradation patches")
     mixed = np.asarray([i for i in patches.indices(("sequence",))
                         if all(part in adapters for part in patches.names[i].split("+"))], dtype=np.int64)
-    clean = patches.indices(("clean",))
+    clean = patches.indices(CLEAN_CLASS_KINDS)
     step = start_step
     while True:
         rng = _step_rng(seed, step)

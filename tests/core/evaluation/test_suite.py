@@ -43,10 +43,13 @@ def test_shipped_suites_load_with_the_fixed_task_ids(name):
     s = load_suite(f"configs/benchmark/{name}.yaml")
     ids = {t.id for _, t in s.tasks()}
     allowed = {"rain", "haze", "noise_s15", "noise_s25", "noise_s50", "blur", "low_light", "jpeg_q20",
-               "bit_depth_4", "snow", "blur_noise", "blur_jpeg", "haze_snow"}
+               "bit_depth_4", "snow", "blur_noise", "blur_jpeg", "haze_snow",
+               "clean", "noise_s5", "jpeg_q75", "blur_s05", "haze_t09"}
     assert ids <= allowed
+    assert {t.id for t in s.groups["clean"]} == {"clean"}
+    assert {t.id for t in s.groups["mild"]} == {"noise_s5", "jpeg_q75", "blur_s05", "haze_t09"}
     if name != "demo":
-        assert ids == allowed and set(s.groups) == {"known", "unseen", "mixed"}
+        assert ids == allowed and set(s.groups) == {"known", "unseen", "mixed", "clean", "mild"}
     if name == "small":
         assert s.files and len(s.files) == len(set(s.files))
 

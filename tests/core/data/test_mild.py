@@ -1,0 +1,116 @@
+"""Mild patches: drawn below the training ranges, labelled clean, restored toward the true clean crop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+
+from abair_core.config import ConfigError, load_config
+from abair_core.data.patches import PatchSet, estimator_class
+from abair_core.data.synthesis import (
+    DEFAULT_MILD_SPECS,
+    PatchCounts,
+    SynthesisConfig,
+    build_mild_degradations,
+    check_mild_below_training,
+    synthesize_patches,
+)
+from abair_core.degradations.specs import DegradationSetConfig, load_degradation_specs
+from abair_core.metrics import psnr
+from abair_core.training.batches import class_targets, estimator_batches, pretrain_batches
+from abair_core.training.config import TrainConfig
+
+LABELS = ["clean", "noise", "blur", "haze"]
+TRAIN = "configs/degradations/train.yaml"
+MILD = "configs/degradations/mild.yaml"
+
+
+def _patches(mild: int, **over) -> PatchSet:
+    specs = load_degradation_specs(TRAIN)
+    config = SynthesisConfig(patch_size=48, counts=PatchCounts(composite=2, single=1, sequence=1, clean=2, mild=mild),
+                             **over)
+    photo = data.astronaut().astype(np.float32) / 255
+    return synthesize_patches(photo, "astronaut.png", {n: specs[n] for n in LABELS[1:]}, LABELS, config)
+
+
+def test_mild_file_matches_the_built_in_default_and_a_path_is_inlined():
+    from_file = load_config(MILD, DegradationSetConfig).degradations
+    assert from_file == [dict(s) for s in DEFAULT_MILD_SPECS]
+    assert SynthesisConfig().mild_specs == from_file
+    config = SynthesisConfig(mild_specs=MILD)
+    assert config.mild_specs == from_file  # inlined: the recipe hash covers the values, not the path
+    again = SynthesisConfig.model_validate(config.model_dump(mode="json"))
+    assert again == config
+    recipe = TrainConfig.model_validate({"name": "m", "synthesis": {"mild_specs": MILD, "counts": {"mild": 3}}})
+    assert recipe.synthesis.counts.mild == 3 and recipe.synthesis.mild_specs == from_file
+    # every shipped mild range lies below the training range of its type
+    check_mild_below_training(build_mild_degradations(config), load_degradation_specs(TRAIN))
+
+
+def test_bad_mild_specs_fail_at_load():
+    with pytest.raises(ValueError, match="listed twice"):
+        SynthesisConfig(mild_specs=[{"type": "noise", "sigma": 2}, {"type": "noise", "sigma": 3}])
+    with pytest.raises(ValueError, match="no_such"):
+        SynthesisConfig(mild_specs=[{"type": "no_such"}])
+    with pytest.raises((ValueError, ConfigError), match="sigma"):
+        SynthesisConfig(mild_specs=[{"type": "noise", "sigma": 500}])
+
+
+def test_mild_patches_are_clean_class_below_the_threshold_and_do_not_change_the_others():
+    base = _patches(0)
+    with_mild = _patches(7)
+    n = len(base)
+    assert len(with_mild) == n + 7
+    assert np.array_equal(with_mild.degraded[:n], base.degraded[:n])  # drawn last: other patches unchanged
+    idx = with_mild.indices(("mild",))
+    assert idx.tolist() == list(range(n, n + 7))
+    names = [with_mild.names[i] for i in idx]
+    assert set(names) == {s["type"] for s in DEFAULT_MILD_SPECS}  # types in turn: all five appear in 7
+    assert (with_mild.labels[idx] == 0).all()
+    changed = 0
+    for i in idx:
+        record = with_mild.lineage[i]
+        assert record["kind"] == "mild" and record["name"] == with_mild.names[i]
+        degraded, clean = with_mild.degraded[i] / 255.0, with_mild.clean[i] / 255.0
+        changed += not np.array_equal(degraded, clean)
+        assert np.array_equal(degraded, clean) or psnr(degraded, clean) > 20.0  # mild: a light change
+        if with_mild.names[i] == "noise":
+            assert record["params"]["sigma"] <= 5.0
+        if with_mild.names[i] == "jpeg":
+            assert record["params"]["quality"] >= 75
+    assert changed >= 5  # the target is the true clean crop, not the (mildly degraded) input
+    assert np.array_equal(_patches(7).degraded, with_mild.degraded)  # deterministic
+
+
+def test_a_mild_range_overlapping_training_is_refused():
+    training = load_degradation_specs(TRAIN)
+    overlapping = SynthesisConfig(mild_specs=[{"type": "noise", "sigma": [2.0, 10.0]}])
+    with pytest.raises(ValueError, match="overlaps its training range"):
+        check_mild_below_training(build_mild_degradations(overlapping), training)
+    with pytest.raises(ValueError, match="overlaps"):
+        _patches(2, mild_specs=[{"type": "noise", "sigma": [2.0, 10.0]}])
+    with pytest.raises(ValueError, match="mild_specs"):
+        _patches(2, mild_specs=[])
+    # a type without a training range (jpeg here) needs no check
+    check_mild_below_training(build_mild_degradations(SynthesisConfig()), {"noise": training["noise"]})
+
+
+def test_estimator_targets_mild_as_clean_and_batches_draw_them():
+    patches = _patches(6)
+    mild = patches.indices(("mild",))
+    targets = class_targets(patches, mild, LABELS)
+    assert torch.equal(targets, torch.eye(len(LABELS))[[0] * len(mild)])
+    assert estimator_class("mild", "noise") == ["clean"] and estimator_class("sequence", "blur+noise") == ["blur", "noise"]
+    # Phase III: the clean share comes from clean and mild patches, with clean targets
+    batch = next(estimator_batches(patches, LABELS, batch_size=64, crop=32, seed=0, mixed_fraction=0.0,
+                                   clean_fraction=1.0))
+    assert torch.equal(batch.targets.argmax(1), torch.zeros(64, dtype=torch.long))
+    drawn_mild = sum(not torch.equal(d, c) for d, c in zip(batch.degraded, batch.clean))
+    assert drawn_mild > 0  # some of the clean-class samples are mild (degraded input, clean target)
+    # Phase I: mild patches join the whole-patch share with all-clean label maps
+    labels_seen = []
+    for step, b in zip(range(6), pretrain_batches(patches, 16, 32, seed=1, single_fraction=1.0)):
+        labels_seen.append(b.labels)
+    assert any((lb == 0).all() for lbs in labels_seen for lb in lbs)
