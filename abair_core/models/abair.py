@@ -91,7 +91,10 @@ class ABAIR(nn.Module):
         probs = self.estimator.predict_proba(x).to(x.dtype)
         q = probs[:, self._class_index]
         if mode == "sw":
-            return q / q.sum(dim=1, keepdim=True).clamp_min(1e-12), probs[:, 0]
+            # Clean as the arg-max passes the image through untouched (as the batch Restorer does);
+            # otherwise the clean probability weights the identity path.
+            p_clean = torch.where(probs.argmax(dim=1) == 0, torch.ones_like(probs[:, 0]), probs[:, 0])
+            return q / q.sum(dim=1, keepdim=True).clamp_min(1e-12), p_clean
         one_hot = torch.zeros_like(q)
         if k:
             one_hot.scatter_(1, q.argmax(dim=1, keepdim=True), 1.0)
@@ -120,8 +123,8 @@ class ABAIR(nn.Module):
 
         The ``clean`` class drives an identity path, so clean inputs are not harmed (do-no-harm: a
         restoration network always alters an image a little, and an archive holds many clean photos):
-        ``sw`` returns ``p_clean * x + (1 - p_clean) * model(x)``; ``oh`` returns x unchanged when
-        ``clean`` is the arg-max. ``oracle`` and a named adapter never take the identity path.
+        ``sw`` returns x unchanged when ``clean`` is the arg-max, else ``p_clean * x + (1 - p_clean) *
+        model(x)``; ``oh`` returns x unchanged when ``clean`` is the arg-max. ``oracle`` and a named adapter never take the identity path.
         With ``merge`` and one weight row shared by every sample that needs the network (e.g. N=1),
         the adapters are folded into the weights for the pass (the bare backbone's cost) and unfolded.
         """

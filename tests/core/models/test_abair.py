@@ -64,11 +64,12 @@ def test_clean_probability_one_is_the_identity(model: ABAIR) -> None:
     assert torch.equal(model.restore(x, "oh"), x)
 
 
-def test_oh_takes_the_identity_when_clean_is_the_arg_max(model: ABAIR) -> None:
+def test_blind_modes_take_the_identity_when_clean_is_the_arg_max(model: ABAIR) -> None:
     _fix_estimator(model, [1.0, 0.5, 0.0, 0.0, 0.0])  # clean wins with p < 1
     x = _photos()
     assert torch.equal(model.restore(x, "oh"), x)
-    assert not torch.equal(model.restore(x, "sw"), x)
+    assert torch.equal(model.restore(x, "sw"), x)  # as the batch Restorer: a clean image is passed through
+    assert not torch.equal(model.restore(x, "noise"), x)
 
 
 def test_sw_blends_renormalised_adapter_probabilities_and_the_identity(model: ABAIR) -> None:
