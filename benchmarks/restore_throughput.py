@@ -29,10 +29,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from typing import Any
 
 import numpy as np
 import yaml
+from doc_sections import update_section
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,23 +197,6 @@ def render(results: list[dict[str, Any]], notes: list[str]) -> str:
         lines.append(f"| {row['label']} | {row['images']} | {row['megapixels']:.1f} | {row['seconds']:.1f} | "
                      f"{rate:.3f} | {overhead} |")
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
-
-
-def update_section(path: Path, title: str, body: str) -> None:
-    """Replace the ``## title`` section of a Markdown file (up to the next ``## ``), or append it."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    heading = f"## {title}"
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
-    section = [f"{heading}\n", "\n", body if body.endswith("\n") else body + "\n"]
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + "".join(section)
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = ["\n", *lines[end:]] if end < len(lines) else []
-        new = "".join(lines[:start] + section + tail)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:

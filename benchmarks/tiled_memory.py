@@ -21,7 +21,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
+from doc_sections import update_section
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -155,23 +157,6 @@ def render_table(rows: list[dict[str, float | int]], preset: str) -> str:
         "One process per size; synthetic image; `python benchmarks/tiled_memory.py` reproduces it.\n"
     )
     return "\n".join(lines) + "\n" + note
-
-
-def update_section(path: Path, title: str, body: str) -> None:
-    """Replace the ``## title`` section of a Markdown file (up to the next ``## ``), or append it."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    heading = f"## {title}"
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
-    section = [f"{heading}\n", "\n", body if body.endswith("\n") else body + "\n"]
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + "".join(section)
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = ["\n", *lines[end:]] if end < len(lines) else []
-        new = "".join(lines[:start] + section + tail)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:

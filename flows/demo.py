@@ -7,6 +7,7 @@ Everything runs through the same flows a production site runs; only the sizes ar
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -34,10 +35,12 @@ DEMO_ARCHIVE = (
 
 
 def _say(text: str) -> None:
-    print(text, flush=True)
+    """Write to the terminal directly: the demo's tables are its output, not log records."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
-@flow(name="demo", log_prints=True)
+@flow(name="demo")
 def demo(train_config: str = "configs/train/demo.yaml", pipeline: str | None = None) -> dict:
     """Train, restore a held-out sample archive, evaluate; print timings, tables and where to look."""
     from flows.evaluate import evaluate
@@ -76,7 +79,8 @@ def demo(train_config: str = "configs/train/demo.yaml", pipeline: str | None = N
     _say(f"\n## Sample archive restored with models:/abair@champion (version {summary.get('model_version')})\n")
     _say(render_comparison_markdown(rows))
     _say("\n## Demo benchmark (held-out photos; demo-sized models)\n")
-    _say(evaluation.get("report", ""))
+    report = Path(str(evaluation.get("report", "")))
+    _say(report.read_text() if report.is_file() else f"(no evaluation report at {report})")
     mlflow_db = config.mlflow.tracking_uri
     _say("\n## Where to look\n")
     _say(f"- restored images: {restored}  (report: {join_uri(restored, '_abair/report.md')})")
