@@ -26,6 +26,7 @@ class AbairBundleModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         """Load the bundle once per process (CUDA when present) and read its adapter ids."""
         import torch
+
         from abair_core.bundle import load_bundle
 
         bundle_dir = Path(context.artifacts["bundle"])
