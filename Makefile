@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 TEST_ENV := PREFECT_SERVER_ANALYTICS_ENABLED=false PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=90 \
 	PREFECT_LOGGING_LEVEL=WARNING MLFLOW_ENABLE_ASYNC_LOGGING=false OMP_NUM_THREADS=2
 
-.PHONY: install demo test test-slow lint gallery benchmarks clean
+.PHONY: install demo test test-slow lint gallery benchmarks clean stack stack-down
 
 install: $(STAMP)
 
@@ -36,6 +36,12 @@ lint: $(STAMP)
 
 gallery: $(STAMP)
 	$(PY) scripts/degradation_gallery.py
+
+stack: $(STAMP)
+	infra/local/stack-up.sh
+
+stack-down:
+	infra/local/stack-down.sh
 
 clean:
 	rm -rf $(VENV) abair-work .pytest_cache

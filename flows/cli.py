@@ -153,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_add_degradation_parser(sub)
 
+    from flows.deploy_cli import add_deploy_parsers
+
+    add_deploy_parsers(sub)
+
     p = sub.add_parser("rollback", help="move champion back to the previous champion version")
     p.add_argument("--name", default="abair")
     p.set_defaults(func=cmd_rollback)

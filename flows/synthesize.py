@@ -37,6 +37,8 @@ def source_options_for(source: str, storage_root: str, storage_options: Mapping[
     """The storage options apply to the photo source when it is on the same kind of store as the root."""
     protocol = source.split("://", 1)[0] if "://" in source else "file"
     root_protocol = storage_root.split("://", 1)[0] if "://" in storage_root else "file"
+    if protocol == "samples":  # the bundled photos are exported under the storage root, so its options apply
+        protocol = root_protocol
     return dict(storage_options) if protocol == root_protocol and protocol != "file" else {}
 
 
