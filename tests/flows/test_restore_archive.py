@@ -290,11 +290,13 @@ def test_deployments_name_existing_flows_with_a_nightly_non_overlapping_restore(
     spec = PrefectYamlModel.model_validate(yaml.safe_load((root / "infra" / "prefect.yaml").read_text()))
     by_name = {d.name: d for d in spec.deployments}
     nightly = by_name["nightly-restore"]
-    assert nightly.entrypoint == "flows/restore_archive.py:restore_archive"
+    # module paths, not file paths: a real Dask scheduler must unpickle the task graph by module name
+    assert nightly.entrypoint == "flows.restore_archive:restore_archive"
     assert nightly.concurrency_limit.limit == 1 and nightly.concurrency_limit.collision_strategy == "CANCEL_NEW"
     assert nightly.schedules and nightly.schedules[0].cron
     assert {"src", "dst", "model"} <= set(nightly.parameters)
     assert nightly.parameters["model"] == "models:/abair@champion"
-    for deployment in spec.deployments:  # every entrypoint is a function defined in an existing flow file
-        path, name = deployment.entrypoint.split(":")
-        assert f"def {name}(" in (root / path).read_text(), deployment.entrypoint
+    for deployment in spec.deployments:  # every entrypoint is a function defined in an existing flow module
+        module, name = deployment.entrypoint.split(":")
+        path = root / (module.replace(".", "/") + ".py")
+        assert f"def {name}(" in path.read_text(), deployment.entrypoint
