@@ -92,6 +92,15 @@ def convolve(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return out[..., 0] if squeeze else out
 
 
+def sparse_streaks(shape: tuple[int, int], density: float, min_intensity: float, kernel: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
+    """A streak/flake layer in [0, 1]: a ``density`` fraction of pixels seeded with intensity in
+    [``min_intensity``, 1), convolved with ``kernel`` (rain streaks, snow flakes)."""
+    seeds = (rng.random(shape, dtype=np.float32) < density).astype(np.float32)
+    seeds *= rng.uniform(min_intensity, 1.0, size=shape).astype(np.float32)
+    return np.clip(convolve(seeds, kernel), 0.0, 1.0)
+
+
 def smooth_noise(height: int, width: int, cells: int, rng: np.random.Generator) -> np.ndarray:
     """A smooth random field in [0, 1] of shape (H, W): ``cells`` x ``cells`` uniform noise, bicubic-upsampled."""
     cells = max(2, int(cells))

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from abair_core.degradations.base import Degradation
-from abair_core.degradations.kernels import capsule_mask, convolve
+from abair_core.degradations.kernels import capsule_mask, sparse_streaks
 from abair_core.degradations.ranges import DegradationParams, FloatRange, draw, range_field
 from abair_core.degradations.registry import register_degradation
 
@@ -40,10 +40,8 @@ class Rain(Degradation):
         density, length, angle = draw(p.density, rng), draw(p.length, rng), draw(p.angle_deg, rng)
         width, brightness = draw(p.width, rng), draw(p.brightness, rng)
         h, w = image.shape[:2]
-        seeds = (rng.random((h, w), dtype=np.float32) < density).astype(np.float32)
-        seeds *= rng.uniform(0.3, 1.0, size=(h, w)).astype(np.float32)
         kernel = capsule_mask(length, 90.0 - angle, width / 2.0)
-        streaks = np.clip(convolve(seeds, kernel), 0.0, 1.0) * np.float32(brightness)
+        streaks = sparse_streaks((h, w), density, 0.3, kernel, rng) * np.float32(brightness)
         out = 1.0 - (1.0 - image) * (1.0 - streaks[..., None])
         drawn = {"density": density, "length": length, "angle_deg": angle, "width": width}
         return out, {**drawn, "brightness": brightness}

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from abair_core.degradations.base import Degradation
-from abair_core.degradations.kernels import capsule_mask, convolve
+from abair_core.degradations.kernels import capsule_mask, sparse_streaks
 from abair_core.degradations.ranges import DegradationParams, FloatRange, draw, range_field
 from abair_core.degradations.registry import register_degradation
 
@@ -44,10 +44,8 @@ class Snow(Degradation):
         h, w = image.shape[:2]
         clear = np.ones((h, w), np.float32)  # product of (1 - layer): screen blend of all layers
         for scale, share in _LAYERS:
-            seeds = (rng.random((h, w), dtype=np.float32) < density * share).astype(np.float32)
-            seeds *= rng.uniform(0.6, 1.0, size=(h, w)).astype(np.float32)
             kernel = capsule_mask(max(1.0, length * scale), 90.0 - angle, max(0.3, size * scale))
-            clear *= 1.0 - np.clip(convolve(seeds, kernel), 0.0, 1.0)
+            clear *= 1.0 - sparse_streaks((h, w), density * share, 0.6, kernel, rng)
         flakes = (1.0 - clear) * np.float32(brightness)
         veiled = image * np.float32(1.0 - veil) + np.float32(veil * 0.95)
         out = 1.0 - (1.0 - veiled) * (1.0 - flakes[..., None])

@@ -53,3 +53,16 @@ def test_smooth_noise_is_deterministic_and_spans_unit_range() -> None:
     assert a.shape == (40, 50) and np.array_equal(a, b)
     assert a.min() == pytest.approx(0.0) and a.max() == pytest.approx(1.0)
     assert np.abs(np.diff(a, axis=1)).max() < 0.2  # smooth
+
+
+def test_sparse_streaks_is_a_deterministic_layer_in_unit_range():
+    import numpy as np
+
+    from abair_core.degradations.kernels import capsule_mask, sparse_streaks
+
+    kernel = capsule_mask(9.0, 90.0, 0.5)
+    a = sparse_streaks((40, 50), 0.01, 0.3, kernel, np.random.default_rng(0))
+    b = sparse_streaks((40, 50), 0.01, 0.3, kernel, np.random.default_rng(0))
+    assert a.shape == (40, 50) and np.array_equal(a, b)
+    assert 0.0 <= a.min() and a.max() <= 1.0 and a.max() > 0
+    assert not sparse_streaks((40, 50), 0.0, 0.3, kernel, np.random.default_rng(0)).any()
