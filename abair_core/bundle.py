@@ -44,9 +44,8 @@ def save_bundle(model: ABAIR, directory: str | Path, versions: Mapping[str, str]
     """Write every component of ``model`` into ``directory``; returns file name -> fingerprint."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    wrappers = lora_modules(model.backbone)
-    config = AdapterConfig(rank=next(iter(wrappers.values())).rank, alpha=next(iter(wrappers.values())).alpha) \
-        if wrappers else AdapterConfig()
+    first = next(iter(lora_modules(model.backbone).values()), None)
+    config = AdapterConfig(rank=first.rank, alpha=first.alpha) if first is not None else AdapterConfig()
     fps = {BACKBONE_FILE: save_backbone(str(directory / BACKBONE_FILE), model.backbone)}
     backbone_fp = backbone_fingerprint(model.backbone)
     adapter_fps = {}
