@@ -26,9 +26,9 @@ from abair_core.degradations.registry import build_degradation
 
 #: The built-in mild ranges; ``configs/degradations/mild.yaml`` holds the same values (a test keeps them equal).
 DEFAULT_MILD_SPECS: tuple[dict[str, Any], ...] = (
-    {"type": "noise", "sigma": [0.5, 5.0]},
+    {"type": "noise", "sigma": [0.5, 6.0]},
     {"type": "jpeg", "quality": [75, 95]},
-    {"type": "blur", "kind": "gaussian", "sigma": [0.3, 0.5]},
+    {"type": "blur", "kind": "gaussian", "sigma": [0.3, 0.6]},
     {"type": "haze", "t_mean": [0.9, 0.98], "airlight": [0.7, 1.0]},
     {"type": "low_light", "exposure": [0.85, 1.0], "gamma": [1.0, 1.1], "photons": [5000, 20000],
      "read_noise": [0.0, 1.0]},
