@@ -122,7 +122,7 @@ def load_estimator(uri: str, adapter_fps: Mapping[str, str] | None = None) -> De
     estimator = DegradationEstimator(EstimatorConfig.model_validate(metadata["estimator_config"]),
                                      metadata["class_names"])
     estimator.load_state_dict(tensors)
-    return estimator
+    return estimator.eval()  # BatchNorm of the statistics: running stats at inference
 
 
 def class_names_for(adapters: Sequence[str]) -> list[str]:

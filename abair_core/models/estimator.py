@@ -17,6 +17,7 @@ from pydantic import Field, PositiveInt
 from torch import nn
 
 from abair_core.config import StrictConfig
+from abair_core.models.image_statistics import NUM_STATISTICS, degradation_statistics
 
 __all__ = ["DegradationEstimator", "EstimatorConfig", "crop_positions", "native_crops"]
 
@@ -29,6 +30,9 @@ class EstimatorConfig(StrictConfig):
     width: PositiveInt = Field(24, le=256, description="Channels of the first stage.")
     depth: int = Field(4, ge=1, le=6, description="Stride-2 stages after the stem.")
     max_width_multiplier: int = Field(4, ge=1, le=16, description="Channel cap: width * this.")
+    statistics: bool = Field(True, description="Also feed classical image statistics (noise level, sharpness, "
+                             "exposure, dark channel, blockiness, grey levels) to the classifier.")
+    hidden: int = Field(64, ge=0, le=1024, description="Hidden units of the classifier (0: one linear layer).")
 
 
 def crop_positions(height: int, width: int, crop: int, count: int) -> list[tuple[int, int]]:
@@ -75,7 +79,8 @@ def native_crops(
 
 
 class DegradationEstimator(nn.Module):
-    """Strided 3x3 conv stages, mean+std pooling of every stage, one linear layer -> logits (N, K)."""
+    """Strided 3x3 conv stages with mean+std pooling of every stage, plus (optionally) the classical
+    statistics of :mod:`abair_core.models.image_statistics`, into a small classifier -> logits (N, K)."""
 
     def __init__(self, config: EstimatorConfig, class_names: Sequence[str]) -> None:
         super().__init__()
@@ -104,7 +109,12 @@ class DegradationEstimator(nn.Module):
         # Mean and standard deviation pooling of EVERY stage (stem included): the spread of early
         # activations carries noise/texture/JPEG statistics that deep features wash out. No
         # normalisation layers: absolute brightness (low light) and contrast (haze) are evidence.
-        self.classifier = nn.Linear(pooled, len(names))
+        # The statistics are standardised by a BatchNorm (their natural scales differ by orders of magnitude).
+        self.statistics_norm = nn.BatchNorm1d(NUM_STATISTICS) if config.statistics else None
+        features = pooled + (NUM_STATISTICS if config.statistics else 0)
+        self.classifier = (nn.Sequential(nn.Linear(features, config.hidden), nn.GELU(),
+                                         nn.Linear(config.hidden, len(names)))
+                           if config.hidden else nn.Linear(features, len(names)))
         # Variance-preserving init: without normalisation layers PyTorch's default conv init shrinks the
         # signal at every layer, and the deep features (and their gradients) all but vanish.
         for module in self.modules():
@@ -119,6 +129,8 @@ class DegradationEstimator(nn.Module):
         for stage in self.stages:
             f = stage(f)
             stats.extend(torch.std_mean(f, dim=(2, 3), unbiased=False))
+        if self.statistics_norm is not None:
+            stats.append(self.statistics_norm(degradation_statistics(x)))
         return self.classifier(torch.cat(stats, dim=1))
 
     def predict_logits(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

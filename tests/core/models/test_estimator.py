@@ -24,7 +24,7 @@ def estimator() -> DegradationEstimator:
     torch.manual_seed(0)
     return DegradationEstimator(
         load_config(PROJECT_ROOT / "configs/estimator/default.yaml", EstimatorConfig), CLASSES
-    )
+    ).eval()
 
 
 def test_default_yaml_and_size(estimator: DegradationEstimator) -> None:
@@ -80,6 +80,12 @@ def test_random_crops_follow_the_generator() -> None:
     b = native_crops(x, 32, 3, torch.Generator().manual_seed(7))
     c = native_crops(x, 32, 3, torch.Generator().manual_seed(8))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_statistics_and_hidden_layer_are_optional() -> None:
+    plain = DegradationEstimator(EstimatorConfig(statistics=False, hidden=0), CLASSES).eval()
+    assert plain.statistics_norm is None and isinstance(plain.classifier, torch.nn.Linear)
+    assert plain(torch.rand(2, 3, 64, 64)).shape == (2, len(CLASSES))
 
 
 def test_class_names_must_start_with_clean() -> None:

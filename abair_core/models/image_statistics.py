@@ -1,0 +1,93 @@
+"""Classical no-reference image statistics that tell degradations apart, for the degradation estimator.
+
+A small CNN trained for minutes on a CPU learns the obvious classes (low light, haze) fast but confuses
+clean photos with light noise, blur and texture. These measurements are what image-processing practice
+uses to tell them apart, are exact at any training length, and cost a few element-wise passes:
+
+- noise level: robust (median absolute deviation) std of the finest Haar diagonal detail, on luma and on a
+  chroma difference, at two scales (white noise halves from one scale to the next, texture does not);
+- sharpness: mean gradient and Laplacian magnitudes and their ratio (blur removes the highest frequencies);
+- exposure and contrast: luma mean, spread and 1/50/99 % quantiles (low light, haze);
+- haze: the dark channel (minimum over colours and a 7x7 window) and the colour saturation;
+- JPEG: blockiness, the excess of gradients on the 8-pixel grid over the others (any grid phase);
+- bit depth: the share of the 256 levels of each colour channel in use (banding);
+- streaks: the share of pixels much brighter than their 5x5 neighbourhood (rain, snow).
+
+Scale-like quantities are log-transformed so they span comparable ranges.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["NUM_STATISTICS", "STATISTIC_NAMES", "degradation_statistics"]
+
+STATISTIC_NAMES = (
+    "log_noise_luma", "log_noise_luma_scale2", "log_noise_chroma", "noise_scale_ratio",
+    "log_gradient", "log_laplacian", "laplacian_to_gradient",
+    "luma_mean", "luma_std", "luma_q01", "luma_q50", "luma_q99",
+    "dark_channel", "saturation", "blockiness", "grey_levels_used", "bright_outliers",
+)
+NUM_STATISTICS = len(STATISTIC_NAMES)
+_EPS = 1e-4
+_MAD_TO_STD = 1.0 / 0.6745
+
+
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    r, g, b = x.unbind(1)
+    return (0.299 * r + 0.587 * g + 0.114 * b).unsqueeze(1)
+
+
+def _haar_noise_std(y: torch.Tensor) -> torch.Tensor:
+    """Robust noise std (N,) of single-channel y (N, 1, H, W) from its finest Haar diagonal detail."""
+    h, w = y.shape[-2] // 2 * 2, y.shape[-1] // 2 * 2
+    y = y[..., :h, :w]
+    diagonal = (y[..., 0::2, 0::2] - y[..., 0::2, 1::2] - y[..., 1::2, 0::2] + y[..., 1::2, 1::2]) / 2
+    return diagonal.abs().flatten(1).median(dim=1).values * _MAD_TO_STD
+
+
+def _blockiness(y: torch.Tensor) -> torch.Tensor:
+    """Max over the 8 grid phases of (mean |dx| on the phase / mean |dx| overall) - 1, both axes averaged."""
+    scores = []
+    for diff in (y[..., :, 1:] - y[..., :, :-1], (y[..., 1:, :] - y[..., :-1, :]).transpose(-1, -2)):
+        grad = diff.abs().mean(dim=(1, 2))  # (N, W-1): mean over channels and rows per column boundary
+        usable = grad.shape[-1] // 8 * 8
+        if usable == 0:
+            scores.append(torch.zeros(y.shape[0], device=y.device))
+            continue
+        per_phase = grad[:, :usable].reshape(grad.shape[0], -1, 8).mean(dim=1)  # (N, 8)
+        scores.append(per_phase.max(dim=1).values / (per_phase.mean(dim=1) + _EPS) - 1.0)
+    return (scores[0] + scores[1]) / 2
+
+
+def degradation_statistics(x: torch.Tensor) -> torch.Tensor:
+    """Statistics (N, NUM_STATISTICS), in the order of STATISTIC_NAMES, of images x (N, 3, H, W) in [0, 1]."""
+    x = x.float().clamp(0, 1)
+    luma = _luma(x)
+    chroma = (x[:, :1] - x[:, 1:2]) / 2
+    noise = _haar_noise_std(luma)
+    noise2 = _haar_noise_std(F.avg_pool2d(luma, 2))
+    dx = luma[..., :, 1:] - luma[..., :, :-1]
+    dy = luma[..., 1:, :] - luma[..., :-1, :]
+    gradient = (dx.abs().mean(dim=(1, 2, 3)) + dy.abs().mean(dim=(1, 2, 3))) / 2
+    laplacian = F.conv2d(F.pad(luma, (1, 1, 1, 1), mode="replicate"),
+                         luma.new_tensor([[[[0, 1, 0], [1, -4, 1], [0, 1, 0]]]])).abs().mean(dim=(1, 2, 3))
+    flat = luma.flatten(1)
+    quantiles = torch.quantile(flat, luma.new_tensor([0.01, 0.5, 0.99]), dim=1).T  # (N, 3)
+    dark = -F.max_pool2d(-x.amin(dim=1, keepdim=True), 7, stride=1, padding=3)
+    saturation = x.amax(dim=1) - x.amin(dim=1)
+    # per colour channel: bit-depth reduction quantises each channel, not their luma mix
+    levels = (x.flatten(2) * 255).round().long().clamp(0, 255) + 256 * torch.arange(3, device=x.device)[:, None]
+    used = torch.zeros(x.shape[0], 768, device=x.device).scatter_(1, levels.flatten(1), 1.0).sum(dim=1) / 3
+    local_mean = F.avg_pool2d(F.pad(luma, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+    outliers = (luma - local_mean > 0.1).float().mean(dim=(1, 2, 3))
+    columns = [
+        torch.log(noise + _EPS), torch.log(noise2 + _EPS), torch.log(_haar_noise_std(chroma) + _EPS),
+        torch.log((noise2 + _EPS) / (noise + _EPS)),
+        torch.log(gradient + _EPS), torch.log(laplacian + _EPS), torch.log((laplacian + _EPS) / (gradient + _EPS)),
+        flat.mean(dim=1), flat.std(dim=1), quantiles[:, 0], quantiles[:, 1], quantiles[:, 2],
+        dark.mean(dim=(1, 2, 3)), saturation.mean(dim=(1, 2)), _blockiness(luma),
+        used / 256.0, torch.sqrt(outliers),
+    ]
+    return torch.stack(columns, dim=1)
