@@ -120,25 +120,36 @@ def estimator_batches(
 ) -> Iterator[Batch]:
     """Phase III: crops of single, sequential (mixed) and clean patches with soft class targets.
 
-    The ``clean_fraction`` share is drawn from the clean and mild patches together (class ``clean``), in
-    the proportion the synthesis counts made them.
+    The ``clean_fraction`` share (class ``clean``) is half the clean and mild patches and half the clean
+    originals of patches of any kind: "clean" must cover all the variety of the photos (smooth, dark,
+    textured), or a soft photo reads as blur and a dark one as low light, and every patch has a clean original.
     """
     adapters = [n for n in class_names if n != "clean"]
     single = _require(patches.indices(("single",), tuple(adapters)), "single-degradation patches")
     mixed = np.asarray([i for i in patches.indices(("sequence",))
                         if all(part in adapters for part in patches.names[i].split("+"))], dtype=np.int64)
     clean = patches.indices(CLEAN_CLASS_KINDS)
+    clean_target = torch.zeros(len(class_names))
+    clean_target[list(class_names).index("clean")] = 1.0
     step = start_step
     while True:
         rng = _step_rng(seed, step)
         n_mixed = int(rng.binomial(batch_size, mixed_fraction)) if mixed.size else 0
-        n_clean = int(rng.binomial(batch_size - n_mixed, clean_fraction)) if clean.size else 0
+        n_clean = int(rng.binomial(batch_size - n_mixed, clean_fraction)) if clean_fraction else 0
+        n_stored = int(rng.binomial(n_clean, 0.5)) if clean.size else 0
+        n_originals = n_clean - n_stored
         parts = [rng.choice(single, batch_size - n_mixed - n_clean)]
         if n_mixed:
             parts.append(rng.choice(mixed, n_mixed))
-        if n_clean:
-            parts.append(rng.choice(clean, n_clean))
+        if n_stored:
+            parts.append(rng.choice(clean, n_stored))
+        if n_originals:
+            parts.append(rng.integers(0, len(patches), n_originals))
         idx = np.concatenate(parts)
         degraded, clean_t, _ = _crop_and_flip(patches, idx, crop, rng)
-        yield Batch(degraded, clean_t, targets=class_targets(patches, idx, class_names))
+        targets = torch.cat([class_targets(patches, idx[: len(idx) - n_originals], class_names),
+                             clean_target.expand(n_originals, -1)])
+        if n_originals:  # the last rows show their clean original: input = target, class clean
+            degraded[-n_originals:] = clean_t[-n_originals:]
+        yield Batch(degraded, clean_t, targets=targets)
         step += 1
