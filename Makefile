@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 TEST_ENV := PREFECT_SERVER_ANALYTICS_ENABLED=false PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=90 \
 	PREFECT_LOGGING_LEVEL=WARNING MLFLOW_ENABLE_ASYNC_LOGGING=false OMP_NUM_THREADS=2
 
-.PHONY: install demo test test-slow lint gallery benchmarks clean stack stack-down
+.PHONY: install demo test test-slow lint gallery photos benchmarks clean stack stack-down
 
 install: $(STAMP)
 
@@ -36,6 +36,11 @@ lint: $(STAMP)
 
 gallery: $(STAMP)
 	$(PY) scripts/degradation_gallery.py
+
+# The 74-photo training pool of the `small` recipe and benchmark (Debian packages via apt-get; needs a
+# current package list: `apt-get update` once). Idempotent; never committed.
+photos:
+	bash scripts/fetch_training_photos.sh photos
 
 stack: $(STAMP)
 	infra/local/stack-up.sh

@@ -47,7 +47,8 @@ def plan_sources_task(config: TrainConfig, plan: dict[str, Any], storage_root: s
     """List the photos under the source URI, decide which need a shard and store the source table."""
     dataset_plan = DatasetPlan.from_dict(plan)
     source = resolve_photo_source(config.data.source, storage_root, storage_options)
-    table = plan_sources(source, config.data.include, dataset_plan, storage_options, source_options)
+    table = plan_sources(source, config.data.include, dataset_plan, storage_options, source_options,
+                         config.data.exclude)
     uri, pending = write_source_plan(table, dataset_plan, storage_options)
     return {"source": source, "sources_uri": uri, "pending": pending, "count": table.num_rows}
 

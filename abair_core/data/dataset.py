@@ -15,6 +15,7 @@ recipe and the sorted shard hashes: it names exactly the patches a model was tra
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -131,11 +132,16 @@ def dataset_hash(recipe_hash: str, shard_hashes: Iterable[str]) -> str:
 
 def plan_sources(source_uri: str, include: str, plan: DatasetPlan,
                  storage_options: Mapping[str, Any] | None = None,
-                 source_options: Mapping[str, Any] | None = None) -> pa.Table:
-    """One row per source photo with its shard; ``status`` is ``existing`` (shard present) or ``pending``."""
+                 source_options: Mapping[str, Any] | None = None,
+                 exclude: Sequence[str] = ()) -> pa.Table:
+    """One row per source photo with its shard; ``status`` is ``existing`` (shard present) or ``pending``.
+
+    Keys matching a glob of ``exclude`` (held-out validation photos) are left out entirely.
+    """
     for uri, options in ((source_uri, source_options), (plan.shards_dir, storage_options)):
         get_fs(uri, options)[0].invalidate_cache()  # object stores cache listings; a stale one would redo work
-    infos: list[FileInfo] = list_files(source_uri, include, source_options)
+    infos: list[FileInfo] = [f for f in list_files(source_uri, include, source_options)
+                             if not any(fnmatch.fnmatchcase(f.key, pattern) for pattern in exclude)]
     present = {f.key for f in list_files(plan.shards_dir, "*.safetensors", storage_options)}
     rows = []
     for info in infos:

@@ -67,6 +67,8 @@ class DataConfig(StrictConfig):
     source: str = Field("samples://train", description="URI prefix of clean photos, or samples://train for the "
                         "scikit-image photos bundled with the project")
     include: str = Field("**/*", description="glob of files under the source prefix")
+    exclude: list[str] = Field(default_factory=list, description="globs of keys never trained on (held-out "
+                               "validation photos of a benchmark suite)")
     degradation_specs: str = Field("configs/degradations/train.yaml",
                                    description="YAML with the degradation training ranges")
     max_pixels: int = Field(50_000_000, ge=1)

@@ -109,3 +109,24 @@ def test_no_usable_source_is_a_clear_error(tmp_path: Path) -> None:
     rows = synthesize_chunk(read_source_rows(uri, pending), config, plan)
     with pytest.raises(ValueError, match="no usable source photos.*bad.png"):
         finish_dataset(uri, rows, plan)
+
+
+def test_excluded_validation_photos_are_never_planned(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    (photos / "val").mkdir(parents=True)
+    for i, name in enumerate(["a.png", "b.png", "val/c.png"]):
+        _write_png(photos / name, i)
+    plan = plan_dataset(_config(photos), str(tmp_path / "work"))
+    table = plan_sources(str(photos), "**/*", plan, exclude=["b.png", "val/*"])
+    assert table.column("key").to_pylist() == ["a.png"]
+
+
+def test_small_recipe_excludes_every_photo_of_the_small_benchmark() -> None:
+    """The `small` benchmark scores listed validation photos: the `small` recipe must never train on them."""
+    from abair_core.config import load_config
+    from abair_core.evaluation.suite import load_suite
+
+    root = Path(__file__).resolve().parents[3]
+    recipe = load_config(root / "configs/train/small.yaml", TrainConfig)
+    suite = load_suite(root / "configs/benchmark/small.yaml")
+    assert suite.files and set(suite.files) <= set(recipe.data.exclude)
