@@ -188,6 +188,15 @@ def _degrade(task: BenchmarkTask, clean: np.ndarray, rng: np.random.Generator) -
     return _quantize(apply_sequence(clean, degradations, rng).image)
 
 
+def degrade_task_input(suite: BenchmarkSuite, task: BenchmarkTask, key: str, photo: np.ndarray, seed: int,
+                       crop_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """(degraded, clean) input of a synthesized task for one photo, seed and crop: the suite's exact draw."""
+    crop_rng = np.random.default_rng([seed, crop_index, _stable(key)])
+    clean = photo if suite.crop is None else random_crop(photo, suite.crop, crop_rng)[0]
+    rng = np.random.default_rng([seed, crop_index, _stable(key), _stable(task.id)])
+    return _degrade(task, clean, rng), clean
+
+
 def evaluate_suite(
     model: ABAIR,
     suite: BenchmarkSuite,
@@ -222,10 +231,8 @@ def evaluate_suite(
             for key, photo in images.items():
                 for seed in suite.seeds:
                     for c in range(suite.crops_per_image):
-                        crop_rng = np.random.default_rng([seed, c, _stable(key)])
-                        clean = photo if suite.crop is None else random_crop(photo, suite.crop, crop_rng)[0]
-                        rng = np.random.default_rng([seed, c, _stable(key), _stable(task.id)])
-                        scorer.score(group, task, key, seed, c, _degrade(task, clean, rng), clean)
+                        degraded, clean = degrade_task_input(suite, task, key, photo, seed, c)
+                        scorer.score(group, task, key, seed, c, degraded, clean)
         if progress is not None:
             progress(task.id, index + 1, len(tasks))
     methods = ["input", "backbone", *baselines, "oh", "sw", "oracle"]

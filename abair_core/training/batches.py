@@ -117,12 +117,14 @@ def estimator_batches(
     mixed_fraction: float,
     clean_fraction: float,
     start_step: int = 0,
+    clean_originals: bool = True,
 ) -> Iterator[Batch]:
     """Phase III: crops of single, sequential (mixed) and clean patches with soft class targets.
 
     The ``clean_fraction`` share (class ``clean``) is half the clean and mild patches and half the clean
     originals of patches of any kind: "clean" must cover all the variety of the photos (smooth, dark,
     textured), or a soft photo reads as blur and a dark one as low light, and every patch has a clean original.
+    ``clean_originals=False`` draws the whole share from clean and mild patches (the ablation's baseline).
     """
     adapters = [n for n in class_names if n != "clean"]
     single = _require(patches.indices(("single",), tuple(adapters)), "single-degradation patches")
@@ -136,7 +138,7 @@ def estimator_batches(
         rng = _step_rng(seed, step)
         n_mixed = int(rng.binomial(batch_size, mixed_fraction)) if mixed.size else 0
         n_clean = int(rng.binomial(batch_size - n_mixed, clean_fraction)) if clean_fraction else 0
-        n_stored = int(rng.binomial(n_clean, 0.5)) if clean.size else 0
+        n_stored = (int(rng.binomial(n_clean, 0.5)) if clean_originals else n_clean) if clean.size else 0
         n_originals = n_clean - n_stored
         parts = [rng.choice(single, batch_size - n_mixed - n_clean)]
         if n_mixed:

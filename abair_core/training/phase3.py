@@ -21,8 +21,12 @@ def train_estimator(
     schedule: EstimatorSchedule,
     callback: MetricsCallback | None = None,
     resume_path: str | None = None,
+    clean_originals: bool = True,
 ) -> TrainResult:
-    """Soft-target cross-entropy on native-resolution crops of single, mixed and clean patches."""
+    """Soft-target cross-entropy on native-resolution crops of single, mixed and clean patches.
+
+    ``clean_originals`` (see :func:`estimator_batches`) exists for the estimator ablation benchmark.
+    """
     device = select_device(schedule.device)
     estimator.to(device)
     for p in estimator.parameters():
@@ -36,7 +40,8 @@ def train_estimator(
 
     def make_batches(start: int):
         return estimator_batches(patches, list(class_names), schedule.batch_size, schedule.patch_size,
-                                 schedule.seed, schedule.mixed_fraction, schedule.clean_fraction, start)
+                                 schedule.seed, schedule.mixed_fraction, schedule.clean_fraction, start,
+                                 clean_originals)
 
     return run_training("phase3", list(estimator.parameters()), {"estimator": estimator}, loss_fn,
                         make_batches, schedule, device, callback, resume_path)
