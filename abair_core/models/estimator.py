@@ -122,6 +122,11 @@ class DegradationEstimator(nn.Module):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
                 nn.init.zeros_(module.bias)
 
+    @property
+    def output_layer(self) -> nn.Linear:
+        """The last linear layer (its bias alone sets the logits when its weight is zero)."""
+        return self.classifier[-1] if isinstance(self.classifier, nn.Sequential) else self.classifier
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, K) for images or crops x (N, 3, H, W) in [0, 1], at their native resolution."""
         f = self.stem(x - 0.5)

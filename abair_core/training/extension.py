@@ -290,13 +290,18 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
             "patches": len(patches), "dataset_hashes": hashes}
 
 
+NORMALISATION_BUFFERS = frozenset({"running_mean", "running_var", "num_batches_tracked"})
+
+
 def count_parameters(path: str | Path) -> int:
-    """Number of scalar parameters stored in a safetensors component file (header only is read)."""
+    """Trainable scalars stored in a safetensors component file (header only; BatchNorm running stats skipped)."""
     from safetensors import safe_open
 
     total = 0
     with safe_open(str(path), framework="numpy") as handle:
         for key in handle.keys():  # noqa: SIM118 - safe_open is not a dict
+            if key.rsplit(".", 1)[-1] in NORMALISATION_BUFFERS:  # running statistics, not trained
+                continue
             total += int(np.prod(handle.get_slice(key).get_shape(), dtype=np.int64))
     return total
 

@@ -45,8 +45,8 @@ def pinned_bundle(source: Path, dst: Path, logits: list[float], perturb: float =
     """A copy of ``source`` whose estimator always returns softmax(``logits``) (clean, noise, blur)."""
     model = load_bundle(source)
     with torch.no_grad():
-        model.estimator.classifier.weight.zero_()
-        model.estimator.classifier.bias.copy_(torch.tensor(logits))
+        model.estimator.output_layer.weight.zero_()
+        model.estimator.output_layer.bias.copy_(torch.tensor(logits))
         generator = torch.Generator().manual_seed(0)
         for name, p in model.backbone.named_parameters():
             if perturb and "lora_" not in name and p.numel() > 1:

@@ -22,7 +22,7 @@ TRAIN = PROJECT_ROOT / "configs" / "degradations" / "train.yaml"
 def test_train_yaml_builds_all_eight(photo: np.ndarray) -> None:
     specs = load_degradation_specs(TRAIN)
     assert set(specs) == set(KNOWN_DEGRADATIONS) | set(ADDED_DEGRADATIONS)
-    assert specs["noise"].params.sigma == (5.0, 50.0)
+    assert specs["noise"].params.sigma == (10.0, 50.0)
     assert specs["jpeg"].params.quality == (10, 40)
     assert specs["bit_depth"].params.bits == (4, 7)
     for degradation in specs.values():

@@ -25,8 +25,8 @@ def _photos() -> torch.Tensor:
 def _fix_estimator(model: ABAIR, logits: list[float]) -> None:
     """Make the estimator answer ``softmax(logits)`` for every input."""
     with torch.no_grad():
-        model.estimator.classifier.weight.zero_()
-        model.estimator.classifier.bias.copy_(torch.tensor(logits))
+        model.estimator.output_layer.weight.zero_()
+        model.estimator.output_layer.bias.copy_(torch.tensor(logits))
 
 
 @pytest.fixture()
