@@ -111,6 +111,10 @@ def save_estimator(uri: str, estimator: DegradationEstimator, adapter_fps: Mappi
     return save_checkpoint(uri, state, metadata)
 
 
+#: What an estimator file written before a config field existed was built with (registered versions keep loading).
+LEGACY_ESTIMATOR_DEFAULTS = {"statistics": False, "hidden": 0}
+
+
 def load_estimator(uri: str, adapter_fps: Mapping[str, str] | None = None) -> DegradationEstimator:
     """Build the estimator from its file; with ``adapter_fps``, refuse one trained for other adapters."""
     tensors, metadata = load_checkpoint(uri, expect={"kind": "estimator"})
@@ -119,8 +123,10 @@ def load_estimator(uri: str, adapter_fps: Mapping[str, str] | None = None) -> De
         stale = sorted(n for n, fp in adapter_fps.items() if recorded.get(n) != fp)
         if stale:
             raise ValueError(f"estimator {uri} was trained for other versions of adapters {stale}; retrain it")
-    estimator = DegradationEstimator(EstimatorConfig.model_validate(metadata["estimator_config"]),
-                                     metadata["class_names"])
+    stored = dict(metadata["estimator_config"])
+    for key, legacy in LEGACY_ESTIMATOR_DEFAULTS.items():  # files written before the field existed
+        stored.setdefault(key, legacy)
+    estimator = DegradationEstimator(EstimatorConfig.model_validate(stored), metadata["class_names"])
     estimator.load_state_dict(tensors)
     return estimator.eval()  # BatchNorm of the statistics: running stats at inference
 

@@ -64,3 +64,22 @@ def test_restorer_tiled_equals_model_restore_for_a_fixed_adapter():
     x = torch.from_numpy(rgb).permute(2, 0, 1)[None]
     expected = model.restore(x, "blur")[0].permute(1, 2, 0).numpy()
     np.testing.assert_allclose(out.rgb, expected, atol=1e-5)
+
+
+def test_estimator_files_from_before_the_statistics_branch_still_load(tmp_path):
+    """A registered estimator written before `statistics`/`hidden` existed loads as the CNN + linear it was."""
+    from abair_core.checkpoints import save_checkpoint
+    from abair_core.components import load_estimator
+    from abair_core.models.estimator import DegradationEstimator
+
+    legacy = DegradationEstimator(EstimatorConfig(statistics=False, hidden=0), ["clean", "noise"]).eval()
+    stored = legacy.config.model_dump()
+    del stored["statistics"], stored["hidden"]  # what the older code wrote
+    state = {k: v.contiguous() for k, v in legacy.state_dict().items()}
+    uri = str(tmp_path / "estimator.safetensors")
+    save_checkpoint(uri, state, {"kind": "estimator", "estimator_config": stored, "class_names": ["clean", "noise"],
+                                 "adapter_fingerprints": {}})
+    loaded = load_estimator(uri)
+    assert not loaded.config.statistics and not loaded.training
+    x = torch.rand(1, 3, 64, 64)
+    torch.testing.assert_close(loaded.predict_proba(x), legacy.predict_proba(x))
