@@ -53,8 +53,11 @@ EVAL_KIND = "evaluation"
 
 @task(name="benchmark", task_run_name="benchmark-{suite_path}")
 def benchmark(bundle_dir: str, suite_path: str, images: str | None, baselines: dict[str, str],
-              report_dir: str, storage_options: dict[str, Any] | None = None, threads: int | None = 1) -> dict:
-    """Score a bundle on a suite; write ``scores.json`` and sample crops into the report folder."""
+              report_dir: str, storage_options: dict[str, Any] | None = None, threads: int | None = None) -> dict:
+    """Score a bundle on a suite; write ``scores.json`` and sample crops into the report folder.
+
+    ``threads`` None keeps the process's torch threads (``OMP_NUM_THREADS``): an evaluation has the CPU to itself.
+    """
     out = Path(report_dir)
     out.mkdir(parents=True, exist_ok=True)
     scores = run_benchmark(bundle_dir, suite_path, images, baselines, out / "samples", storage_options, threads)
