@@ -138,7 +138,10 @@ def estimator_batches(
         rng = _step_rng(seed, step)
         n_mixed = int(rng.binomial(batch_size, mixed_fraction)) if mixed.size else 0
         n_clean = int(rng.binomial(batch_size - n_mixed, clean_fraction)) if clean_fraction else 0
-        n_stored = (int(rng.binomial(n_clean, 0.5)) if clean_originals else n_clean) if clean.size else 0
+        if clean_originals:
+            n_stored = int(rng.binomial(n_clean, 0.5)) if clean.size else 0
+        else:  # the whole share from clean and mild patches; none without them
+            n_clean = n_stored = n_clean if clean.size else 0
         n_originals = n_clean - n_stored
         parts = [rng.choice(single, batch_size - n_mixed - n_clean)]
         if n_mixed:
