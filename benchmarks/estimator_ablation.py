@@ -13,7 +13,8 @@ known degradations and on clean + mild inputs (true class ``clean``). Variants:
 
 - ``cnn``: the CNN alone (no statistics, one linear layer), clean class from clean + mild patches only;
 - ``stats``: CNN + classical image statistics + MLP, clean class from clean + mild patches only;
-- ``stats_originals``: as ``stats``, half the clean class from clean originals of every patch (shipped).
+- ``stats_originals``: as ``stats``, half the clean class from clean originals of every patch;
+- ``stats_originals_grey``: as ``stats_originals``, 15% of the samples shown in greyscale (shipped).
 
 Prints a Markdown table and replaces the "Estimator ablation" section of docs/BENCHMARKS.md.
 """
@@ -49,10 +50,12 @@ from abair_core.training.phase3 import train_estimator
 from tasks.sample_photos import resolve_photo_source
 
 SECTION = "Estimator ablation"
+#: variant -> (estimator config update, Phase III schedule update, clean originals)
 VARIANTS = {
-    "cnn": ({"statistics": False, "hidden": 0}, False),
-    "stats": ({}, False),
-    "stats_originals": ({}, True),
+    "cnn": ({"statistics": False, "hidden": 0}, {"greyscale_fraction": 0.0}, False),
+    "stats": ({}, {"greyscale_fraction": 0.0}, False),
+    "stats_originals": ({}, {"greyscale_fraction": 0.0}, True),
+    "stats_originals_grey": ({}, {"greyscale_fraction": 0.15}, True),
 }
 
 
@@ -66,6 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=None, help="Phase III steps (default: the recipe's)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--doc", default=str(ROOT / "docs/BENCHMARKS.md"))
+    parser.add_argument("--section", default=SECTION, help="the docs section this run replaces")
     return parser.parse_args(argv)
 
 
@@ -104,9 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     labels = {task: label for task, label, _ in inputs}
     rows = []
     for name in args.variants:
-        estimator_update, originals = VARIANTS[name]
+        estimator_update, schedule_update, originals = VARIANTS[name]
         schedule = base.phase3.model_copy(update={
-            "steps": args.steps or base.phase3.steps, "log_every": 10**6, "checkpoint_every": 10**6})
+            **schedule_update, "steps": args.steps or base.phase3.steps, "log_every": 10**6,
+            "checkpoint_every": 10**6})
         torch.manual_seed(schedule.seed)
         estimator = DegradationEstimator(base.estimator.model_copy(update=estimator_update),
                                          class_names_for(base.degradations))
@@ -133,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{dt.date.today().isoformat()}. Accuracy = arg-max class equals the true class (clean and mild "
             f"inputs: `clean`). Reproduce: `python benchmarks/estimator_ablation.py --config {args.config} "
             f"--manifest <dataset manifest> --suite {args.suite} --images <photos>`.\n\n")
-    update_section(Path(args.doc), SECTION, note + table + "\n")
+    update_section(Path(args.doc), args.section, note + table + "\n")
     return 0
 
 

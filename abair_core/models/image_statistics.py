@@ -34,7 +34,8 @@ _EPS = 1e-4
 _MAD_TO_STD = 1.0 / 0.6745
 
 
-def _luma(x: torch.Tensor) -> torch.Tensor:
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) RGB -> (N, 1, H, W) Rec. 601 luma."""
     r, g, b = x.unbind(1)
     return (0.299 * r + 0.587 * g + 0.114 * b).unsqueeze(1)
 
@@ -64,30 +65,30 @@ def _blockiness(y: torch.Tensor) -> torch.Tensor:
 def degradation_statistics(x: torch.Tensor) -> torch.Tensor:
     """Statistics (N, NUM_STATISTICS), in the order of STATISTIC_NAMES, of images x (N, 3, H, W) in [0, 1]."""
     x = x.float().clamp(0, 1)
-    luma = _luma(x)
+    y = luma(x)
     chroma = (x[:, :1] - x[:, 1:2]) / 2
-    noise = _haar_noise_std(luma)
-    noise2 = _haar_noise_std(F.avg_pool2d(luma, 2))
-    dx = luma[..., :, 1:] - luma[..., :, :-1]
-    dy = luma[..., 1:, :] - luma[..., :-1, :]
+    noise = _haar_noise_std(y)
+    noise2 = _haar_noise_std(F.avg_pool2d(y, 2))
+    dx = y[..., :, 1:] - y[..., :, :-1]
+    dy = y[..., 1:, :] - y[..., :-1, :]
     gradient = (dx.abs().mean(dim=(1, 2, 3)) + dy.abs().mean(dim=(1, 2, 3))) / 2
-    laplacian = F.conv2d(F.pad(luma, (1, 1, 1, 1), mode="replicate"),
-                         luma.new_tensor([[[[0, 1, 0], [1, -4, 1], [0, 1, 0]]]])).abs().mean(dim=(1, 2, 3))
-    flat = luma.flatten(1)
-    quantiles = torch.quantile(flat, luma.new_tensor([0.01, 0.5, 0.99]), dim=1).T  # (N, 3)
+    laplacian = F.conv2d(F.pad(y, (1, 1, 1, 1), mode="replicate"),
+                         y.new_tensor([[[[0, 1, 0], [1, -4, 1], [0, 1, 0]]]])).abs().mean(dim=(1, 2, 3))
+    flat = y.flatten(1)
+    quantiles = torch.quantile(flat, y.new_tensor([0.01, 0.5, 0.99]), dim=1).T  # (N, 3)
     dark = -F.max_pool2d(-x.amin(dim=1, keepdim=True), 7, stride=1, padding=3)
     saturation = x.amax(dim=1) - x.amin(dim=1)
     # per colour channel: bit-depth reduction quantises each channel, not their luma mix
     levels = (x.flatten(2) * 255).round().long().clamp(0, 255) + 256 * torch.arange(3, device=x.device)[:, None]
     used = torch.zeros(x.shape[0], 768, device=x.device).scatter_(1, levels.flatten(1), 1.0).sum(dim=1) / 3
-    local_mean = F.avg_pool2d(F.pad(luma, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
-    outliers = (luma - local_mean > 0.1).float().mean(dim=(1, 2, 3))
+    local_mean = F.avg_pool2d(F.pad(y, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+    outliers = (y - local_mean > 0.1).float().mean(dim=(1, 2, 3))
     columns = [
         torch.log(noise + _EPS), torch.log(noise2 + _EPS), torch.log(_haar_noise_std(chroma) + _EPS),
         torch.log((noise2 + _EPS) / (noise + _EPS)),
         torch.log(gradient + _EPS), torch.log(laplacian + _EPS), torch.log((laplacian + _EPS) / (gradient + _EPS)),
         flat.mean(dim=1), flat.std(dim=1), quantiles[:, 0], quantiles[:, 1], quantiles[:, 2],
-        dark.mean(dim=(1, 2, 3)), saturation.mean(dim=(1, 2)), _blockiness(luma),
+        dark.mean(dim=(1, 2, 3)), saturation.mean(dim=(1, 2)), _blockiness(y),
         used / 256.0, torch.sqrt(outliers),
     ]
     return torch.stack(columns, dim=1)

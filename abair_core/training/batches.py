@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from abair_core.data.patches import CLEAN_CLASS_KINDS, PatchSet, estimator_class
+from abair_core.models.image_statistics import luma
 
 
 @dataclass
@@ -49,6 +50,11 @@ def _crop_and_flip(patches: PatchSet, idx: np.ndarray, size: int, rng: np.random
         lab.append(lb)
     to_t = (lambda a: torch.from_numpy(np.ascontiguousarray(np.stack(a))).permute(0, 3, 1, 2).float() / 255.0)
     return to_t(deg), to_t(cln), torch.from_numpy(np.ascontiguousarray(np.stack(lab))).long()
+
+
+def to_greyscale(x: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) RGB -> its Rec. 601 luma in all three channels (a black-and-white photo)."""
+    return luma(x).expand_as(x).clone()
 
 
 def _require(idx: np.ndarray, what: str) -> np.ndarray:
@@ -118,6 +124,7 @@ def estimator_batches(
     clean_fraction: float,
     start_step: int = 0,
     clean_originals: bool = True,
+    greyscale_fraction: float = 0.0,
 ) -> Iterator[Batch]:
     """Phase III: crops of single, sequential (mixed) and clean patches with soft class targets.
 
@@ -125,6 +132,8 @@ def estimator_batches(
     originals of patches of any kind: "clean" must cover all the variety of the photos (smooth, dark,
     textured), or a soft photo reads as blur and a dark one as low light, and every patch has a clean original.
     ``clean_originals=False`` draws the whole share from clean and mild patches (the ablation's baseline).
+    ``greyscale_fraction`` of the samples (any class) are shown in greyscale: archives hold black-and-white
+    photos, and without them the estimator reads missing colour as a degradation.
     """
     adapters = [n for n in class_names if n != "clean"]
     single = _require(patches.indices(("single",), tuple(adapters)), "single-degradation patches")
@@ -156,5 +165,9 @@ def estimator_batches(
                              clean_target.expand(n_originals, -1)])
         if n_originals:  # the last rows show their clean original: input = target, class clean
             degraded[-n_originals:] = clean_t[-n_originals:]
+        if greyscale_fraction:
+            grey = torch.from_numpy(rng.random(len(idx)) < greyscale_fraction)
+            degraded[grey] = to_greyscale(degraded[grey])
+            clean_t[grey] = to_greyscale(clean_t[grey])
         yield Batch(degraded, clean_t, targets=targets)
         step += 1

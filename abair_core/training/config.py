@@ -59,6 +59,10 @@ class EstimatorSchedule(OptimizerSchedule):
     batch_size: int = Field(32, ge=1)
     mixed_fraction: float = Field(0.25, ge=0, le=1, description="share of two-degradation samples")
     clean_fraction: float = Field(0.15, ge=0, le=1, description="share of undegraded samples (class clean)")
+    greyscale_fraction: float = Field(
+        0.0, ge=0, le=1, description="share of samples (any class) shown in greyscale, so a black-and-white "
+        "photo is not read as a degradation"
+    )
 
 
 class DataConfig(StrictConfig):
@@ -83,6 +87,12 @@ class TrainConfig(StrictConfig):
         default_factory=lambda: ["rain", "haze", "noise", "blur", "low_light"],
         description="degradation ids that get an adapter (and an estimator class)",
     )
+    sequence_partners: list[str] = Field(
+        default_factory=list,
+        description="degradation ids synthesized only as the other half of a sequence with one of "
+                    "`degradations` (add-degradation pairs the new type with the old ones, so the estimator "
+                    "sees their mixtures); they need a range in data.degradation_specs",
+    )
     adapter: AdapterConfig = AdapterConfig()
     estimator: EstimatorConfig = EstimatorConfig()
     data: DataConfig = DataConfig()
@@ -95,4 +105,8 @@ class TrainConfig(StrictConfig):
     def _check_degradations(self) -> TrainConfig:
         if len(set(self.degradations)) != len(self.degradations) or "clean" in self.degradations:
             raise ValueError(f"degradations must be distinct ids without 'clean', got {self.degradations}")
+        partners = self.sequence_partners
+        if len(set(partners)) != len(partners) or "clean" in partners or set(partners) & set(self.degradations):
+            raise ValueError(f"sequence_partners must be distinct ids without 'clean', none of degradations "
+                             f"{self.degradations}, got {partners}")
         return self

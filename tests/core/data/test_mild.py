@@ -117,3 +117,19 @@ def test_estimator_targets_mild_as_clean_and_batches_draw_them():
     for step, b in zip(range(6), pretrain_batches(patches, 16, 32, seed=1, single_fraction=1.0)):
         labels_seen.append(b.labels)
     assert any((lb == 0).all() for lbs in labels_seen for lb in lbs)
+
+
+def test_estimator_batches_show_a_greyscale_share_of_every_class_with_unchanged_targets():
+    patches = _patches(4)
+    common = dict(batch_size=64, crop=32, seed=3, mixed_fraction=0.2, clean_fraction=0.3)
+    colour = next(estimator_batches(patches, LABELS, **common))
+    mixed = next(estimator_batches(patches, LABELS, **common, greyscale_fraction=0.5))
+    assert torch.equal(colour.targets, mixed.targets)  # same draws: only the colour changes
+    grey = (mixed.degraded[:, 0] == mixed.degraded[:, 1]).flatten(1).all(1) & \
+        (mixed.degraded[:, 1] == mixed.degraded[:, 2]).flatten(1).all(1)
+    assert 16 <= int(grey.sum()) <= 48
+    assert set(mixed.targets[grey].argmax(1).tolist()) == set(range(len(LABELS)))  # every class, not only clean
+    # a greyscale sample is the Rec. 601 luma of the colour one (input and target alike)
+    luma = (colour.degraded * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1)
+    assert torch.allclose(mixed.degraded[grey][:, 0], luma[grey], atol=1e-6)
+    assert torch.equal(mixed.degraded[~grey], colour.degraded[~grey])
