@@ -41,6 +41,7 @@ from abair_core.training.extension import (
     load_added_degradation,
     missing_manifests,
     parameter_budget,
+    partner_specs,
     spec_digest,
     training_spec,
     write_spec_file,
@@ -140,8 +141,11 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
                            base["adapters"], replace)
     logger.info("%s %r on abair v%s (adapters %s)", "replacing" if replace else "adding", name, base["version"],
                 base["adapters"])
-    specs_path = write_spec_file(local / "specs" / f"{name}-{spec_digest(training)}.yaml", training)
-    new_only, extended = extension_configs(recipe, name, specs_path, overrides)
+    # the old types' ranges ride along: sequences pair the new type with each of them (estimator mixtures)
+    partners = partner_specs(recipe.data.degradation_specs, [n for n in base["adapters"] if n != name])
+    entries = [training, *partners.values()]
+    specs_path = write_spec_file(local / "specs" / f"{name}-{spec_digest(entries)}.yaml", entries)
+    new_only, extended = extension_configs(recipe, name, specs_path, overrides, partners=list(partners))
 
     client = MlflowClient()
     parent = start_run(experiment_id, f"add_degradation-{name}",
@@ -186,7 +190,8 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
             new={"version": made["version"], "components": made["components"], "aliases": made["aliases"]},
             comparison=compare_scores(before_scores, after_scores, chosen["task_id"]),
             budget=parameter_budget(made["bundle_dir"], [name]), seconds=seconds,
-            train_all_seconds=base["train_all_seconds"], lineage=lineage, suite=after["suite"])
+            train_all_seconds=base["train_all_seconds"], lineage=lineage, suite=after["suite"],
+            partners=list(partners))
         report["evaluation"] = {"suite_path": chosen["path"], "task_added_to_suite": chosen["added"],
                                 "before_run_id": before["run_id"], "after_run_id": after["run_id"]}
         paths = publish_extension_report(report, str(report_dir), parent)

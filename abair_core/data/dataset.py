@@ -19,7 +19,7 @@ import fnmatch
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -77,15 +77,19 @@ class DatasetPlan:
     shards_dir: str
     label_names: list[str]
     specs: list[dict[str, Any]]
+    #: ids among ``specs`` used only as the other half of a sequence (``TrainConfig.sequence_partners``)
+    partners: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"recipe_hash": self.recipe_hash, "dataset_dir": self.dataset_dir, "shards_dir": self.shards_dir,
-                "label_names": list(self.label_names), "specs": [dict(s) for s in self.specs]}
+                "label_names": list(self.label_names), "specs": [dict(s) for s in self.specs],
+                "partners": list(self.partners)}
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> DatasetPlan:
         return DatasetPlan(str(data["recipe_hash"]), str(data["dataset_dir"]), str(data["shards_dir"]),
-                           list(data["label_names"]), [dict(s) for s in data["specs"]])
+                           list(data["label_names"]), [dict(s) for s in data["specs"]],
+                           list(data.get("partners", [])))
 
 
 def _digest(payload: Any) -> str:
@@ -101,23 +105,28 @@ def plan_dataset(config: TrainConfig, storage_root: str) -> DatasetPlan:
     """
     specs_path = config.data.degradation_specs
     valid = list_degradations()
-    unknown = [name for name in config.degradations if name not in valid]
-    if unknown:
-        raise ConfigError(f"training config: key 'degradations': unknown degradation(s) {unknown} "
-                          f"(valid ids: {', '.join(valid)})")
+    for key, names in (("degradations", config.degradations), ("sequence_partners", config.sequence_partners)):
+        unknown = [name for name in names if name not in valid]
+        if unknown:
+            raise ConfigError(f"training config: key '{key}': unknown degradation(s) {unknown} "
+                              f"(valid ids: {', '.join(valid)})")
     entries = {}
     for i, spec in enumerate(load_config(specs_path, DegradationSetConfig).degradations):
         entries[build_degradation(spec, source=specs_path, key=f"degradations.{i}").name] = dict(spec)
-    missing = [name for name in config.degradations if name not in entries]
+    partners = list(config.sequence_partners)
+    missing = [name for name in [*config.degradations, *partners] if name not in entries]
     if missing:
         raise ConfigError(f"{specs_path}: no training range for degradation(s) {missing} "
                           f"(ids in the file: {', '.join(sorted(entries))})")
-    specs = [entries[name] for name in config.degradations]
-    labels = ["clean", *config.degradations]
-    recipe = _digest({"synthesis": config.synthesis.model_dump(mode="json"), "specs": specs,
-                      "degradations": list(config.degradations), "labels": labels, "format": SHARD_KIND})
+    specs = [entries[name] for name in [*config.degradations, *partners]]
+    labels = ["clean", *config.degradations, *partners]
+    payload = {"synthesis": config.synthesis.model_dump(mode="json"), "specs": specs,
+               "degradations": list(config.degradations), "labels": labels, "format": SHARD_KIND}
+    if partners:  # absent when empty: recipes without partners keep the hashes they always had
+        payload["partners"] = partners
+    recipe = _digest(payload)
     dataset_dir = join_uri(storage_root, f"datasets/{recipe}")
-    return DatasetPlan(recipe, dataset_dir, join_uri(dataset_dir, "shards"), labels, specs)
+    return DatasetPlan(recipe, dataset_dir, join_uri(dataset_dir, "shards"), labels, specs, partners)
 
 
 def shard_hash(recipe_hash: str, key: str, size: int, etag_or_mtime: str) -> str:
@@ -192,7 +201,8 @@ def synthesize_chunk(sources: Sequence[Mapping[str, Any]], config: TrainConfig, 
     and, when skipped, the decoder's reason. Read errors of the store itself propagate (worth a retry).
     """
     built = [build_degradation(spec) for spec in plan.specs]
-    degradations: dict[str, Degradation] = {d.name: d for d in built}
+    degradations: dict[str, Degradation] = {d.name: d for d in built if d.name not in plan.partners}
+    partners: dict[str, Degradation] = {d.name: d for d in built if d.name in plan.partners}
     out = []
     for source in sources:
         row = {c: source.get(c) for c in SOURCE_COLUMNS}
@@ -201,7 +211,8 @@ def synthesize_chunk(sources: Sequence[Mapping[str, Any]], config: TrainConfig, 
         except ImageDecodeError as exc:
             out.append({**row, "status": "skipped", "reason": str(exc), "patches": 0})
             continue
-        patches = synthesize_patches(photo, str(source["key"]), degradations, plan.label_names, config.synthesis)
+        patches = synthesize_patches(photo, str(source["key"]), degradations, plan.label_names, config.synthesis,
+                                     partners)
         write_shard(str(source["shard_uri"]), patches, storage_options)
         out.append({**row, "status": "written", "reason": "", "patches": len(patches)})
     return out

@@ -154,18 +154,22 @@ def synthesize_patches(
     degradations: Mapping[str, Degradation],
     label_names: Sequence[str],
     config: SynthesisConfig,
+    partners: Mapping[str, Degradation] | None = None,
 ) -> PatchSet:
     """All patches of one photo, deterministic for (config.seed, source_key).
 
     ``degradations`` maps degradation id -> built degradation (the training ranges); ``label_names`` is
-    the segmentation vocabulary with ``clean`` first. Sequences use two distinct degradations. Mild
+    the segmentation vocabulary with ``clean`` first. Sequences use two distinct degradations; with
+    ``partners`` (degradations that get no patches of their own), each sequence pairs one of
+    ``degradations`` with one partner in random order (a new type mixed with the old ones). Mild
     patches (``config.counts.mild``) take the mild types in turn from a random start, are drawn last (so
     the other patches do not depend on them) and are labelled clean; their kind is ``mild`` and their
     name the mild degradation's type.
     """
     if label_names[0] != "clean":
         raise ValueError(f"label_names must start with 'clean', got {list(label_names)}")
-    unknown = [n for n in degradations if n not in label_names]
+    partners = dict(partners or {})
+    unknown = [n for n in [*degradations, *partners] if n not in label_names]
     if unknown:
         raise ValueError(f"degradations {unknown} are not in label_names {list(label_names)}")
     seed = source_seed(config.seed, source_key)
@@ -198,7 +202,18 @@ def synthesize_patches(
             result = degradations[name].apply(clean, rng)
             labels = np.full((size, size), label_index[name], dtype=np.uint8)
             add("single", name, clean, result.image, labels, box, result.params)
-    if len(ids) >= 2:
+    every = {**degradations, **partners}
+    if partners and ids:
+        partner_ids = list(partners)
+        for _ in range(config.counts.sequence):
+            clean, box = random_crop(photo, size, rng)
+            pair = [ids[int(rng.integers(len(ids)))], partner_ids[int(rng.integers(len(partner_ids)))]]
+            if rng.random() < 0.5:
+                pair.reverse()
+            result = apply_sequence(clean, [every[n] for n in pair], rng)
+            labels = np.full((size, size), label_index[pair[-1]], dtype=np.uint8)
+            add("sequence", "+".join(pair), clean, result.image, labels, box, result.params)
+    elif len(ids) >= 2:
         for _ in range(config.counts.sequence):
             clean, box = random_crop(photo, size, rng)
             pair = [ids[i] for i in rng.choice(len(ids), size=2, replace=False)]
@@ -212,7 +227,7 @@ def synthesize_patches(
         mild = build_mild_degradations(config)
         if not mild:
             raise ValueError("synthesis.counts.mild > 0 needs at least one entry in synthesis.mild_specs")
-        check_mild_below_training(mild, degradations)
+        check_mild_below_training(mild, every)
         mild_ids = list(mild)
         start = int(rng.integers(len(mild_ids)))
         for i in range(config.counts.mild):

@@ -71,6 +71,7 @@ __all__ = [
     "parameter_budget",
     "register_added_degradation",
     "render_extension_report",
+    "partner_specs",
     "spec_digest",
     "suite_with_task",
     "train_extended_estimator_file",
@@ -190,27 +191,32 @@ def check_added_degradation(name: str, spec: Mapping[str, Any], photo: np.ndarra
 
 
 def extension_configs(base: TrainConfig, name: str, specs_path: str,
-                      overrides: TrainConfig | None = None) -> tuple[TrainConfig, TrainConfig]:
+                      overrides: TrainConfig | None = None,
+                      partners: Sequence[str] = ()) -> tuple[TrainConfig, TrainConfig]:
     """The recipes of one retraining, derived from the base bundle's recipe.
 
     Returns ``(new_only, extended)``. ``new_only`` synthesizes ``name`` alone from the base photo
-    source (``single`` and ``clean`` patches only: no composites, no sequences) using ``specs_path``
-    and trains its adapter; ``extended`` lists every adapter (the base's, then ``name`` when new) for
-    the estimator and the bundle. Schedules, adapter and estimator settings come from ``overrides``
-    (a training config file) when given, else from the base recipe; the model preset is always the
-    base's (the adapter trains on the base backbone).
+    source (``single`` and ``clean`` patches, no composites) using ``specs_path`` and trains its
+    adapter; with ``partners`` (old ids whose ranges ``specs_path`` also holds) it adds the recipe's
+    ``sequence`` patches, each pairing ``name`` with one partner, so the retrained estimator sees the
+    new type mixed with the old ones. ``extended`` lists every adapter (the base's, then ``name`` when
+    new) for the estimator and the bundle. Schedules, adapter and estimator settings come from
+    ``overrides`` (a training config file) when given, else from the base recipe; the model preset is
+    always the base's (the adapter trains on the base backbone).
     """
     source = overrides or base
     degradations = list(base.degradations) + ([] if name in base.degradations else [name])
+    partners = [p for p in partners if p != name]
     shared = {"model": base.model, "adapter": source.adapter.model_dump(mode="json"),
               "estimator": source.estimator.model_dump(mode="json"),
               "phase1": base.phase1.model_dump(mode="json"), "phase2": source.phase2.model_dump(mode="json"),
               "phase3": source.phase3.model_dump(mode="json")}
     counts = source.synthesis.counts.model_dump(mode="json")
     synthesis = {**source.synthesis.model_dump(mode="json"),
-                 "counts": {**counts, "composite": 0, "sequence": 0}}
+                 "counts": {**counts, "composite": 0, "sequence": counts["sequence"] if partners else 0}}
     new_only = TrainConfig.model_validate({
         **shared, "name": f"{base.name}-add-{name}".replace("_", "-"), "degradations": [name],
+        "sequence_partners": partners,
         "data": {**base.data.model_dump(mode="json"), "degradation_specs": specs_path}, "synthesis": synthesis})
     extended = TrainConfig.model_validate({
         **shared, "name": f"{base.name}-with-{name}".replace("_", "-"), "degradations": degradations,
@@ -218,17 +224,33 @@ def extension_configs(base: TrainConfig, name: str, specs_path: str,
     return new_only, extended
 
 
-def write_spec_file(path: str | Path, spec: Mapping[str, Any]) -> str:
-    """A one-entry degradation spec file (the format of ``configs/degradations/train.yaml``)."""
+def partner_specs(specs_path: str, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Training specs of ``names`` found in a spec file (the base recipe's): the new type's sequence partners.
+
+    An old type without a range there (a plugin added by its own spec file) is left out: it gets no
+    mixtures with the new type, and everything else still works.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for spec in validate_config(load_yaml(specs_path), DegradationSetConfig, source=specs_path).degradations:
+        declared = _declared_id(spec)
+        if declared in names and declared not in found:
+            found[declared] = dict(spec)
+    return {n: found[n] for n in names if n in found}
+
+
+def write_spec_file(path: str | Path, specs: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
+    """A degradation spec file (the format of ``configs/degradations/train.yaml``) of one or more specs."""
+    entries = [dict(specs)] if isinstance(specs, Mapping) else [dict(s) for s in specs]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"degradations": [dict(spec)]}, sort_keys=True))
+    path.write_text(yaml.safe_dump({"degradations": entries}, sort_keys=True))
     return str(path)
 
 
-def spec_digest(spec: Mapping[str, Any]) -> str:
-    """A short hash of a spec (names the folder of its spec file)."""
-    return hashlib.sha256(json.dumps(dict(spec), sort_keys=True, default=str).encode()).hexdigest()[:12]
+def spec_digest(spec: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
+    """A short hash of one spec or a list of specs (names the folder of its spec file)."""
+    payload = dict(spec) if isinstance(spec, Mapping) else [dict(s) for s in spec]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def missing_manifests(uris: Sequence[str | None], storage_options: Mapping[str, Any] | None = None) -> list[str]:
@@ -378,11 +400,13 @@ def compare_scores(before: Mapping[str, Any], after: Mapping[str, Any], new_task
 def build_extension_report(*, name: str, replace: bool, base: Mapping[str, Any], new: Mapping[str, Any],
                            comparison: Mapping[str, Any], budget: Mapping[str, Any], seconds: float,
                            train_all_seconds: float | None, lineage: Mapping[str, Any],
-                           suite: str, tolerance_db: float = 0.2) -> dict[str, Any]:
+                           suite: str, tolerance_db: float = 0.2,
+                           partners: Sequence[str] = ()) -> dict[str, Any]:
     """The JSON report of one retraining (see :func:`render_extension_report` for its Markdown).
 
     ``base``/``new``: {version, components}; ``lineage``: how the old types' data was found
-    (``mode`` "reused" or "re-synthesized", ``manifests``, ``missing``).
+    (``mode`` "reused" or "re-synthesized", ``manifests``, ``missing``); ``partners``: the old types the
+    new one was mixed with in sequence patches.
     """
     worst = {m: min((v["methods"][m]["change"] for v in comparison["tasks"].values()
                      if v["methods"].get(m, {}).get("change") is not None), default=None) for m in ("oh", "sw")}
@@ -395,7 +419,7 @@ def build_extension_report(*, name: str, replace: bool, base: Mapping[str, Any],
         "parameters": dict(budget),
         "wall_seconds": seconds, "train_all_seconds": train_all_seconds,
         "wall_share": None if not train_all_seconds else seconds / train_all_seconds,
-        "lineage": dict(lineage), "comparison": dict(comparison),
+        "lineage": dict(lineage), "comparison": dict(comparison), "mixed_with": list(partners),
         "old_tasks_worst_change_db": worst, "old_tasks_within_tolerance": within, "tolerance_db": tolerance_db,
     }
 
@@ -440,6 +464,9 @@ def render_extension_report(report: Mapping[str, Any]) -> str:
     else:
         lines.append("- Old degradations' training data: re-synthesized deterministically from the base "
                      f"recipe (lineage not found: {', '.join(lineage['missing'])}).")
+    if report.get("mixed_with"):
+        lines.append(f"- Mixtures for the estimator: sequences of `{name}` with "
+                     f"{', '.join(report['mixed_with'])} (either order).")
     new_task = comparison["new_task"]
     unseen = ", unseen" if report["action"] == "add" else ""
     lines += ["", f"## The new task `{new_task['id']}` (group {new_task['group']}, suite {report['suite']})", "",

@@ -98,6 +98,14 @@ def test_add_jpeg_reuses_old_adapters_and_registers_a_pinned_challenger(base) ->
     assert estimator.tags["adapter.jpeg.version"] == result["adapter"]["version"]
     assert json.loads(estimator.tags["dataset.manifest_uris"]) == [base["train"]["dataset"]["manifest_uri"],
                                                                  result["dataset"]["manifest_uri"]]
+    # the new data mixes jpeg with each old type (sequence patches), so the estimator sees its mixtures
+    from abair_core.data.dataset import load_dataset_patches
+
+    new_data = load_dataset_patches(result["dataset"]["manifest_uri"])
+    mixtures = {new_data.names[i] for i in new_data.indices(("sequence",))}
+    assert mixtures and all("jpeg" in m.split("+") for m in mixtures)
+    assert {p for m in mixtures for p in m.split("+")} <= {"jpeg", "noise", "blur"}
+    assert result["report"]["mixed_with"] == ["noise", "blur"]
 
     report = result["report"]
     assert report["lineage"]["mode"] == "reused"

@@ -41,6 +41,7 @@ from abair_core.training.extension import (
     load_union_patches,
     missing_manifests,
     parameter_budget,
+    partner_specs,
     register_added_degradation,
     render_extension_report,
     suite_with_task,
@@ -156,6 +157,39 @@ def test_extension_configs_new_type_only_then_all_adapters(tmp_path: Path) -> No
     assert plan_dataset(new_only, str(tmp_path / "w")).label_names == ["clean", "jpeg"]
 
 
+def test_new_type_sequences_pair_it_with_each_old_type(tmp_path: Path) -> None:
+    base = TrainConfig.model_validate({**RECIPE, "data": {"source": "photos", "degradation_specs": SPECS}})
+    partners = partner_specs(SPECS, ["noise", "blur", "no_such_type"])
+    assert list(partners) == ["noise", "blur"] and partners["noise"]["sigma"] == [10, 50]
+    specs = write_spec_file(tmp_path / "jpeg.yaml", [{"type": "jpeg", "quality": [10, 40]}, *partners.values()])
+    new_only, _ = extension_configs(base, "jpeg", specs, partners=list(partners))
+    assert new_only.degradations == ["jpeg"] and new_only.sequence_partners == ["noise", "blur"]
+    assert new_only.synthesis.counts.sequence == 2 and new_only.synthesis.counts.composite == 0
+    plan = plan_dataset(new_only, str(tmp_path / "w"))
+    assert plan.label_names == ["clean", "jpeg", "noise", "blur"] and plan.partners == ["noise", "blur"]
+    assert plan.recipe_hash != plan_dataset(new_only.model_copy(update={"sequence_partners": []}),
+                                            str(tmp_path / "w")).recipe_hash
+    # a recipe without partners keeps its hash (datasets synthesized before partners existed stay valid)
+    assert plan_dataset(base, str(tmp_path / "w")).to_dict()["partners"] == []
+
+    from abair_core.data.synthesis import synthesize_patches
+    from abair_core.degradations.specs import load_degradation_specs
+
+    built = load_degradation_specs(specs)
+    photo = np.random.default_rng(0).random((96, 96, 3)).astype(np.float32)
+    config = new_only.synthesis.model_copy(update={"counts": new_only.synthesis.counts.model_copy(
+        update={"sequence": 40})})
+    patches = synthesize_patches(photo, "a.png", {"jpeg": built["jpeg"]}, plan.label_names, config,
+                                 {n: built[n] for n in plan.partners})
+    pairs = [patches.names[i].split("+") for i in patches.indices(("sequence",))]
+    assert len(pairs) == 40 and all("jpeg" in p and len(set(p)) == 2 for p in pairs)
+    assert {p[0] for p in pairs} == {"jpeg", "noise", "blur"}  # both orders
+    assert {n for p in pairs for n in p} == {"jpeg", "noise", "blur"}
+    assert len(patches.indices(("single",), ("jpeg",))) == 3 and not len(patches.indices(("single",), ("noise",)))
+    with pytest.raises(ValueError, match="sequence_partners must be distinct"):
+        new_only.model_validate({**new_only.model_dump(), "sequence_partners": ["jpeg"]})
+
+
 def _dataset(config: TrainConfig, photos: Path, root: Path) -> str:
     plan = plan_dataset(config, str(root))
     uri, pending = write_source_plan(plan_sources(str(photos), "**/*", plan), plan)
@@ -259,8 +293,8 @@ def test_report_arithmetic_and_markdown() -> None:
         comparison=comparison, budget={"trainable": 1500, "whole_model": 100_000, "trainable_share": 0.015,
                                        "trained_components": ["adapter.jpeg", "estimator"]},
         seconds=30.0, train_all_seconds=120.0, lineage={"mode": "reused", "manifests": ["m"], "missing": []},
-        suite="t")
-    assert report["unchanged_components"] == ["adapter.noise", "backbone"]
+        suite="t", partners=["noise"])
+    assert report["unchanged_components"] == ["adapter.noise", "backbone"] and report["mixed_with"] == ["noise"]
     assert report["wall_share"] == 0.25
     assert report["old_tasks_worst_change_db"]["oh"] == pytest.approx(-0.3)
     assert report["old_tasks_within_tolerance"] == {"oh": False, "sw": True}
@@ -269,6 +303,7 @@ def test_report_arithmetic_and_markdown() -> None:
     assert "abair v1 -> v2 (challenger)" in markdown and "1.5k** of 100.0k" in markdown
     assert "30 s** vs 120 s" in markdown and "| oh | 27.50 | 29.00 | +1.50 |" in markdown
     assert "| blur | known | 25.00 | 24.70 | -0.30 |" in markdown and "more than 0.2 dB lower" in markdown
+    assert "sequences of `jpeg` with noise (either order)" in markdown
     unknown = render_extension_report({**report, "train_all_seconds": None, "wall_share": None,
                                        "lineage": {"mode": "re-synthesized", "manifests": ["m"], "missing": ["x"]}})
     assert "vs the full `train_all`: unknown" in unknown and "re-synthesized deterministically" in unknown
