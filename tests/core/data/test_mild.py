@@ -121,7 +121,7 @@ def test_estimator_targets_mild_as_clean_and_batches_draw_them():
 
 def test_estimator_batches_show_a_greyscale_share_of_every_class_with_unchanged_targets():
     patches = _patches(4)
-    common = dict(batch_size=64, crop=32, seed=3, mixed_fraction=0.2, clean_fraction=0.3)
+    common = {"batch_size": 64, "crop": 32, "seed": 3, "mixed_fraction": 0.2, "clean_fraction": 0.3}
     colour = next(estimator_batches(patches, LABELS, **common))
     mixed = next(estimator_batches(patches, LABELS, **common, greyscale_fraction=0.5))
     assert torch.equal(colour.targets, mixed.targets)  # same draws: only the colour changes
