@@ -1,4 +1,4 @@
-"""`abair add-degradation NAME [--spec file.yaml] [--replace]`: one new adapter and a retrained estimator.
+"""`abair add-degradation NAME [--spec file.yaml] [--replace | --remove]`: one new adapter and a retrained estimator.
 
 The paper's promise (a new degradation costs one adapter and a retrained estimator, not a new model)
 as one flow:
@@ -7,7 +7,8 @@ as one flow:
 2. check the new degradation on a real training photo (built-in name, entry point or a dotted
    ``package.module:Class`` plugin): refused before any work when it is not deterministic for a seed
    or changes shape, dtype or range;
-3. synthesize data for the new type only (single + clean patches, content-hashed shards);
+3. synthesize data for the new type only (single + clean patches, and sequences pairing it with each
+   old type so the estimator sees their mixtures; content-hashed shards);
 4. train its adapter on the base's frozen backbone (``abair-adapter-<id>``, tagged with that backbone
    version) - the only adapter trained; the old ones keep their registry versions;
 5. retrain the estimator over every adapter on the union of their datasets: the old adapters' shards
@@ -18,6 +19,8 @@ as one flow:
    and after) and write the before/after report (Markdown + JSON, a Prefect artifact, MLflow run).
 
 ``--replace NAME`` retrains an existing adapter the same way; the new bundle pins the new version.
+``--remove NAME`` trains nothing but the estimator (over the remaining adapters, on their lineage data);
+the new bundle leaves ``NAME`` out, and the report shows its task before (with the adapter) and after.
 """
 
 from __future__ import annotations
@@ -36,12 +39,15 @@ from abair_core.data.dataset import read_dataset_manifest
 from abair_core.training.config import TrainConfig
 from abair_core.training.extension import (
     build_extension_report,
+    check_removal,
     compare_scores,
     extension_configs,
     load_added_degradation,
     missing_manifests,
     parameter_budget,
     partner_specs,
+    reduced_config,
+    removed_task_spec,
     spec_digest,
     training_spec,
     write_spec_file,
@@ -105,20 +111,29 @@ def _old_datasets(lineage: dict[str, dict[str, Any]], pipeline: str | None, opti
     return {"mode": "re-synthesized", "manifests": list(dict.fromkeys(manifests)), "missing": missing}
 
 
+def _action(replace: bool, remove: bool) -> str:
+    if replace and remove:
+        raise ValueError("--replace and --remove exclude each other")
+    return "remove" if remove else "replace" if replace else "add"
+
+
 @flow(name="add_degradation")
 def add_degradation(name: str, spec: str | None = None, base_model: str = "models:/abair@champion",
                     train_config: str | None = None, replace: bool = False, pipeline: str | None = None,
-                    suite: str = "configs/benchmark/demo.yaml") -> dict[str, Any]:
-    """Add degradation ``name`` (or, with ``replace``, retrain its adapter) on ``base_model``.
+                    suite: str = "configs/benchmark/demo.yaml", remove: bool = False) -> dict[str, Any]:
+    """Add degradation ``name`` (with ``replace``: retrain its adapter; ``remove``: drop it) on ``base_model``.
 
     ``spec``: an added-degradation spec file (``configs/degradations/added/<id>.yaml``: the training
     range, optionally the evaluation task); without it the range comes from the base recipe's spec
     file. ``train_config``: a training recipe whose phase II/III schedules, adapter, estimator and
-    synthesis counts replace the base's. Returns ``bundle`` (name, version, model_uri, aliases,
-    components), ``base`` (version, components), ``adapter`` (the new adapter's version and summary),
-    ``estimator``, ``lineage``, ``report`` (the JSON report) and ``report_dir``.
+    synthesis counts replace the base's. ``remove`` trains no adapter: the estimator is retrained over
+    the remaining adapters (on their lineage data) and the new bundle leaves ``name`` out. Returns
+    ``bundle`` (name, version, model_uri, aliases, components), ``base`` (version, components),
+    ``adapter`` (the new adapter's version and summary; None on removal), ``estimator``, ``lineage``,
+    ``report`` (the JSON report) and ``report_dir``.
     """
     began = time.perf_counter()
+    action = _action(replace, remove)
     logger = get_run_logger()
     pipe = pipeline_from(pipeline)
     experiment_id = configure_mlflow(pipe)
@@ -136,41 +151,52 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
         recipe = overrides
     recipe = TrainConfig.model_validate({**recipe.model_dump(mode="json"), "degradations": base["adapters"]})
     added = load_added_degradation(spec) if spec else None
-    training = training_spec(name, added, recipe.data.degradation_specs)
-    check_degradation_task(name, training, recipe.data.source, recipe.data.include, pipe.storage.root, options,
-                           base["adapters"], replace)
-    logger.info("%s %r on abair v%s (adapters %s)", "replacing" if replace else "adding", name, base["version"],
+    partners: dict[str, dict[str, Any]] = {}
+    if action == "remove":
+        check_removal(name, base["adapters"], base["version"])
+        training = removed_task_spec(name, added, recipe.data.degradation_specs)
+        new_only, extended = None, reduced_config(recipe, name, overrides)
+    else:
+        training = training_spec(name, added, recipe.data.degradation_specs)
+        check_degradation_task(name, training, recipe.data.source, recipe.data.include, pipe.storage.root,
+                               options, base["adapters"], replace)
+        # the old types' ranges ride along: sequences pair the new type with each of them (estimator mixtures)
+        partners = partner_specs(recipe.data.degradation_specs, [n for n in base["adapters"] if n != name])
+        entries = [training, *partners.values()]
+        specs_path = write_spec_file(local / "specs" / f"{name}-{spec_digest(entries)}.yaml", entries)
+        new_only, extended = extension_configs(recipe, name, specs_path, overrides, partners=list(partners))
+    logger.info("%s %r on abair v%s (adapters %s)", {"add": "adding", "replace": "replacing",
+                                                     "remove": "removing"}[action], name, base["version"],
                 base["adapters"])
-    # the old types' ranges ride along: sequences pair the new type with each of them (estimator mixtures)
-    partners = partner_specs(recipe.data.degradation_specs, [n for n in base["adapters"] if n != name])
-    entries = [training, *partners.values()]
-    specs_path = write_spec_file(local / "specs" / f"{name}-{spec_digest(entries)}.yaml", entries)
-    new_only, extended = extension_configs(recipe, name, specs_path, overrides, partners=list(partners))
 
     client = MlflowClient()
     parent = start_run(experiment_id, f"add_degradation-{name}",
                        {"abair.kind": "add_degradation", "abair.degradation": name, "abair.replace": str(replace),
-                        "abair.base_version": base["version"], "git.commit": git_commit()})
+                        "abair.action": action, "abair.base_version": base["version"], "git.commit": git_commit()})
     try:
-        data = synthesize(new_only.model_dump(mode="json"), pipeline)
-        trained = adapters(new_only.model_dump(mode="json"), data["manifest_uri"], base["components"]["backbone"],
-                           pipeline, only=[name], concurrency=1, parent_run_id=parent)[name]
+        data, trained, new_versions = None, None, {}
+        if new_only is not None:
+            data = synthesize(new_only.model_dump(mode="json"), pipeline)
+            trained = adapters(new_only.model_dump(mode="json"), data["manifest_uri"],
+                               base["components"]["backbone"], pipeline, only=[name], concurrency=1,
+                               parent_run_id=parent)[name]
+            new_versions = {name: trained["version"]}
         old = {n: base["components"][f"adapter.{n}"] for n in base["adapters"] if n != name}
         lineage = _old_datasets(adapter_lineage(old), pipeline, options, logger) if old else \
             {"mode": "reused", "manifests": [], "missing": []}
-        versions = {**old, name: trained["version"]}
-        manifests = [*lineage["manifests"], data["manifest_uri"]]
-        folder = work_dir(pipe, extended, data["dataset_hash"])
+        versions = {**old, **new_versions}
+        manifests = [*lineage["manifests"], *([data["manifest_uri"]] if data else [])]
+        digest = _combined_hash([read_dataset_manifest(u, options)[1] for u in dict.fromkeys(manifests)])
+        folder = work_dir(pipe, extended, data["dataset_hash"] if data else digest)
         found = {n: {"version": str(versions[n]),
                      "path": download_component_task(adapter_model_name(n), str(versions[n]),
                                                      str(folder / "registry" / f"adapter-{n}-v{versions[n]}"))}
                  for n in extended.degradations}
-        digest = _combined_hash([read_dataset_manifest(u, options)[1] for u in dict.fromkeys(manifests)])
         estimator = train_extended_estimator(extended, manifests, digest, found, str(folder), experiment_id,
                                              parent, options)
         made = bundle(extended.model_dump(mode="json"), base["components"]["backbone"], versions,
                       estimator["version"], pipeline, digest, parent)
-        provenance = {"abair.added_degradation": name, "abair.action": "replace" if replace else "add",
+        provenance = {"abair.added_degradation": name, "abair.action": action,
                       "abair.base_version": base["version"], "abair.add_degradation_run_id": parent}
         if base["train_all_seconds"] is not None:
             provenance[TRAIN_ALL_SECONDS_TAG] = repr(base["train_all_seconds"])
@@ -185,11 +211,11 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
                                             report_dir=str(report_dir / "before"), role="base: ")
         seconds = time.perf_counter() - began
         report = build_extension_report(
-            name=name, replace=replace,
+            name=name, action=action,
             base={"version": base["version"], "components": base["components"]},
             new={"version": made["version"], "components": made["components"], "aliases": made["aliases"]},
             comparison=compare_scores(before_scores, after_scores, chosen["task_id"]),
-            budget=parameter_budget(made["bundle_dir"], [name]), seconds=seconds,
+            budget=parameter_budget(made["bundle_dir"], list(new_versions)), seconds=seconds,
             train_all_seconds=base["train_all_seconds"], lineage=lineage, suite=after["suite"],
             partners=list(partners))
         report["evaluation"] = {"suite_path": chosen["path"], "task_added_to_suite": chosen["added"],
@@ -201,7 +227,8 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
     client.log_metric(parent, "time/add_degradation_seconds", seconds)
     client.set_terminated(parent, "FINISHED")
     logger.info("abair v%s registered as challenger (%s %r on v%s) in %.1f s; report %s", made["version"],
-                "replaced" if replace else "added", name, base["version"], seconds, paths["markdown"])
+                {"add": "added", "replace": "replaced", "remove": "removed"}[action], name, base["version"],
+                seconds, paths["markdown"])
     return {"bundle": made, "base": {"version": base["version"], "components": base["components"]},
             "adapter": trained, "estimator": estimator, "dataset": data, "lineage": lineage, "report": report,
             "report_dir": str(report_dir), "report_files": paths, "parent_run_id": parent}

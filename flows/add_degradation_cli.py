@@ -1,4 +1,4 @@
-"""`abair add-degradation NAME [--spec FILE] [--replace]`: the CLI hook of :mod:`flows.add_degradation`.
+"""`abair add-degradation NAME [--spec FILE] [--replace | --remove]`: the CLI hook of :mod:`flows.add_degradation`.
 
 ``flows/cli.py`` wires it with ``add_add_degradation_parser(sub)``; the global ``--pipeline`` option
 reaches the flow through ``args.pipeline``.
@@ -16,7 +16,7 @@ def cmd_add_degradation(args: argparse.Namespace) -> int:
     from flows.add_degradation import add_degradation
 
     result = add_degradation(name=args.name, spec=args.spec, base_model=args.base_model,
-                             train_config=args.train_config, replace=args.replace,
+                             train_config=args.train_config, replace=args.replace, remove=args.remove,
                              pipeline=getattr(args, "pipeline", None), suite=args.suite)
     summary = {"bundle": {k: result["bundle"][k] for k in ("name", "version", "model_uri", "aliases", "components")},
                "base": result["base"], "report_dir": result["report_dir"], "lineage": result["lineage"]["mode"]}
@@ -30,7 +30,8 @@ def add_add_degradation_parser(sub: Any) -> argparse.ArgumentParser:
     """Add the ``add-degradation`` sub-command to an argparse sub-parsers object; returns it."""
     p = sub.add_parser(
         "add-degradation",
-        help="train one new (or, with --replace, a better) adapter and retrain the estimator; registers a challenger",
+        help="train one new (or, with --replace, a better) adapter, or --remove one, and retrain the estimator; "
+             "registers a challenger",
         description="Synthesize data for degradation NAME only, train its adapter on the base bundle's frozen "
                     "backbone, retrain the estimator over every adapter, register the new bundle as challenger "
                     "(never champion) and write a before/after report. Promote it with `abair promote`.")
@@ -42,7 +43,10 @@ def add_add_degradation_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--base-model", default="models:/abair@champion", help="the bundle to extend")
     p.add_argument("--train-config", default=None,
                    help="training YAML whose phase II/III schedules and synthesis counts replace the base's")
-    p.add_argument("--replace", action="store_true", help="retrain the existing adapter NAME instead of adding one")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--replace", action="store_true", help="retrain the existing adapter NAME instead of adding one")
+    mode.add_argument("--remove", action="store_true",
+                      help="drop adapter NAME: retrain only the estimator over the others; NAME's task becomes unseen")
     p.add_argument("--suite", default="configs/benchmark/demo.yaml", help="benchmark suite for before/after")
     p.set_defaults(func=cmd_add_degradation)
     return p

@@ -61,6 +61,7 @@ __all__ = [
     "build_extension_report",
     "check_added_degradation",
     "check_photo",
+    "check_removal",
     "compare_scores",
     "count_parameters",
     "extension_configs",
@@ -70,7 +71,9 @@ __all__ = [
     "missing_manifests",
     "parameter_budget",
     "partner_specs",
+    "reduced_config",
     "register_added_degradation",
+    "removed_task_spec",
     "render_extension_report",
     "spec_digest",
     "suite_with_task",
@@ -222,6 +225,35 @@ def extension_configs(base: TrainConfig, name: str, specs_path: str,
         **shared, "name": f"{base.name}-with-{name}".replace("_", "-"), "degradations": degradations,
         "data": base.data.model_dump(mode="json"), "synthesis": base.synthesis.model_dump(mode="json")})
     return new_only, extended
+
+
+def reduced_config(base: TrainConfig, name: str, overrides: TrainConfig | None = None) -> TrainConfig:
+    """The recipe of a bundle without adapter ``name``: the base's, minus ``name`` (schedules from ``overrides``)."""
+    source = overrides or base
+    return TrainConfig.model_validate({
+        **base.model_dump(mode="json"), "name": f"{base.name}-without-{name}".replace("_", "-"),
+        "degradations": [n for n in base.degradations if n != name],
+        "adapter": source.adapter.model_dump(mode="json"), "estimator": source.estimator.model_dump(mode="json"),
+        "phase2": source.phase2.model_dump(mode="json"), "phase3": source.phase3.model_dump(mode="json")})
+
+
+def check_removal(name: str, adapters: Sequence[str], base_version: str) -> None:
+    """Refuse to remove an adapter the base does not have, or its last one (a bundle needs one)."""
+    if name not in adapters:
+        raise ValueError(f"cannot remove {name!r}: abair v{base_version} has no such adapter "
+                         f"(adapters: {', '.join(adapters)})")
+    if len(adapters) < 2:
+        raise ValueError(f"cannot remove {name!r}: it is the only adapter of abair v{base_version}")
+
+
+def removed_task_spec(name: str, added: AddedDegradationConfig | None, specs_path: str) -> dict[str, Any]:
+    """A spec for the removed type's evaluation task (used only when the suite has no task for it)."""
+    if added is not None:
+        return dict(added.evaluation or added.degradation)
+    try:
+        return training_spec(name, None, specs_path)
+    except ConfigError:
+        return {"type": name}
 
 
 def partner_specs(specs_path: str, names: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -397,13 +429,15 @@ def compare_scores(before: Mapping[str, Any], after: Mapping[str, Any], new_task
     return {"new_task": {"id": new_task, "group": group_of.get(new_task), "methods": new}, "tasks": tasks}
 
 
-def build_extension_report(*, name: str, replace: bool, base: Mapping[str, Any], new: Mapping[str, Any],
+def build_extension_report(*, name: str, action: str, base: Mapping[str, Any], new: Mapping[str, Any],
                            comparison: Mapping[str, Any], budget: Mapping[str, Any], seconds: float,
                            train_all_seconds: float | None, lineage: Mapping[str, Any],
                            suite: str, tolerance_db: float = 0.2,
                            partners: Sequence[str] = ()) -> dict[str, Any]:
     """The JSON report of one retraining (see :func:`render_extension_report` for its Markdown).
 
+    ``action``: ``add``, ``replace`` or ``remove`` (then the "new task" is the removed type's task:
+    before with its adapter, after without).
     ``base``/``new``: {version, components}; ``lineage``: how the old types' data was found
     (``mode`` "reused" or "re-synthesized", ``manifests``, ``missing``); ``partners``: the old types the
     new one was mixed with in sequence patches.
@@ -412,7 +446,7 @@ def build_extension_report(*, name: str, replace: bool, base: Mapping[str, Any],
                      if v["methods"].get(m, {}).get("change") is not None), default=None) for m in ("oh", "sw")}
     within = {m: (None if worst[m] is None else worst[m] >= -tolerance_db) for m in worst}
     return {
-        "degradation": name, "action": "replace" if replace else "add", "suite": suite,
+        "degradation": name, "action": action, "suite": suite,
         "base": dict(base), "new": dict(new),
         "unchanged_components": sorted(k for k, v in new["components"].items()
                                        if base["components"].get(k) == v),
@@ -441,7 +475,7 @@ def _pins(components: Mapping[str, str], keys: Sequence[str]) -> str:
 def render_extension_report(report: Mapping[str, Any]) -> str:
     """The before/after Markdown of one retraining."""
     name, comparison, p = report["degradation"], report["comparison"], report["parameters"]
-    verb = "Replaced adapter" if report["action"] == "replace" else "Added degradation"
+    verb = {"add": "Added degradation", "replace": "Replaced adapter", "remove": "Removed adapter"}[report["action"]]
     base, new = report["base"], report["new"]
     reused = list(report["unchanged_components"])
     changed = sorted(k for k in new["components"] if k not in reused)
@@ -468,9 +502,11 @@ def render_extension_report(report: Mapping[str, Any]) -> str:
         lines.append(f"- Mixtures for the estimator: sequences of `{name}` with "
                      f"{', '.join(report['mixed_with'])} (either order).")
     new_task = comparison["new_task"]
-    unseen = ", unseen" if report["action"] == "add" else ""
-    lines += ["", f"## The new task `{new_task['id']}` (group {new_task['group']}, suite {report['suite']})", "",
-              f"| method | before (v{base['version']}{unseen}) | after (v{new['version']}) | gain |",
+    before_note = {"add": ", unseen", "replace": "", "remove": ", with the adapter"}[report["action"]]
+    after_note = ", unseen" if report["action"] == "remove" else ""
+    title = "The removed type's task" if report["action"] == "remove" else "The new task"
+    lines += ["", f"## {title} `{new_task['id']}` (group {new_task['group']}, suite {report['suite']})", "",
+              f"| method | before (v{base['version']}{before_note}) | after (v{new['version']}{after_note}) | gain |",
               "|---|---:|---:|---:|"]
     for method, row in new_task["methods"].items():
         lines.append(f"| {method} | {_db(row['before'])} | {_db(row['after'])} | {_db(row['gain'], True)} |")

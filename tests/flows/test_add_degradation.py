@@ -139,6 +139,32 @@ def test_a_dotted_plugin_is_added_by_name(base) -> None:
     assert result["report"]["base"]["version"] == base["train"]["versions"]["bundle"]  # built on the champion
 
 
+def test_remove_drops_one_adapter_and_retrains_only_the_estimator(base) -> None:
+    from mlflow import MlflowClient
+
+    from abair_core.bundle import load_bundle
+    from flows.add_degradation import add_degradation
+
+    before = base["train"]["versions"]
+    client = MlflowClient()
+    blur_versions = [v.version for v in client.search_model_versions("name = 'abair-adapter-blur'")]
+    with pytest.raises(ValueError, match="has no such adapter"):
+        add_degradation("rain", remove=True, pipeline=base["pipeline"], suite=base["suite"])
+    result = add_degradation("blur", remove=True, pipeline=base["pipeline"], suite=base["suite"])
+    tags = client.get_model_version("abair", result["bundle"]["version"]).tags
+    assert {k for k in tags if k.startswith("component.adapter.")} == {"component.adapter.noise"}
+    assert tags["component.adapter.noise"] == before["adapter.noise"] and tags["abair.action"] == "remove"
+    assert [v.version for v in client.search_model_versions("name = 'abair-adapter-blur'")] == blur_versions
+    assert result["adapter"] is None and result["dataset"] is None
+    assert load_bundle(result["bundle"]["bundle_dir"]).class_names == ["clean", "noise"]
+    report = result["report"]
+    assert report["action"] == "remove" and report["lineage"]["mode"] == "reused"
+    assert report["parameters"]["trained_components"] == ["estimator"]
+    assert report["comparison"]["new_task"]["id"] == "blur"
+    assert report["comparison"]["new_task"]["methods"]["oracle"]["after"] is None  # no blur adapter any more
+    assert "# Removed adapter `blur`" in Path(result["report_files"]["markdown"]).read_text()
+
+
 @pytest.mark.slow
 def test_replace_retrains_one_adapter_and_resynthesizes_lost_lineage(base) -> None:
     from mlflow import MlflowClient
@@ -170,3 +196,6 @@ def test_cli_parser() -> None:
         "jpeg", "configs/degradations/added/jpeg.yaml", False, "models:/abair@champion")
     assert args.func is cmd_add_degradation
     assert parser.parse_args(["add-degradation", "rain", "--replace"]).replace
+    assert parser.parse_args(["add-degradation", "rain", "--remove"]).remove
+    with pytest.raises(SystemExit):
+        parser.parse_args(["add-degradation", "rain", "--remove", "--replace"])

@@ -33,6 +33,7 @@ from abair_core.training.extension import (
     build_extension_report,
     check_added_degradation,
     check_photo,
+    check_removal,
     compare_scores,
     count_parameters,
     extension_configs,
@@ -42,7 +43,9 @@ from abair_core.training.extension import (
     missing_manifests,
     parameter_budget,
     partner_specs,
+    reduced_config,
     register_added_degradation,
+    removed_task_spec,
     render_extension_report,
     suite_with_task,
     train_extended_estimator_file,
@@ -286,7 +289,7 @@ def test_report_arithmetic_and_markdown() -> None:
     assert comparison["tasks"]["blur"]["methods"]["oh"]["change"] == pytest.approx(-0.3)
     assert "jpeg_q20" not in comparison["tasks"]
     report = build_extension_report(
-        name="jpeg", replace=False, base={"version": "1", "components": {"backbone": "1", "adapter.noise": "1",
+        name="jpeg", action="add", base={"version": "1", "components": {"backbone": "1", "adapter.noise": "1",
                                                                          "estimator": "1"}},
         new={"version": "2", "components": {"backbone": "1", "adapter.noise": "1", "adapter.jpeg": "1",
                                             "estimator": "2"}},
@@ -307,4 +310,20 @@ def test_report_arithmetic_and_markdown() -> None:
     unknown = render_extension_report({**report, "train_all_seconds": None, "wall_share": None,
                                        "lineage": {"mode": "re-synthesized", "manifests": ["m"], "missing": ["x"]}})
     assert "vs the full `train_all`: unknown" in unknown and "re-synthesized deterministically" in unknown
+    removed = render_extension_report({**report, "action": "remove"})
+    assert "# Removed adapter `jpeg`" in removed and "before (v1, with the adapter) | after (v2, unseen)" in removed
+
+
+def test_removal_is_checked_and_drops_the_adapter_from_the_recipe() -> None:
+    base = TrainConfig.model_validate({**RECIPE, "data": {"source": "photos", "degradation_specs": SPECS}})
+    reduced = reduced_config(base, "blur")
+    assert reduced.degradations == ["noise"] and reduced.name == "ext-without-blur"
+    assert reduced.synthesis == base.synthesis and reduced.model == base.model
+    check_removal("blur", ["noise", "blur"], "3")
+    with pytest.raises(ValueError, match=r"abair v3 has no such adapter \(adapters: noise, blur\)"):
+        check_removal("rain", ["noise", "blur"], "3")
+    with pytest.raises(ValueError, match="the only adapter"):
+        check_removal("noise", ["noise"], "3")
+    assert removed_task_spec("noise", None, SPECS)["sigma"] == [10, 50]
+    assert removed_task_spec("speckle", None, SPECS) == {"type": "speckle"}
 
