@@ -1,0 +1,138 @@
+"""Can a new degradation's adapter learn on a given frozen backbone, and in how many steps?
+
+Usage::
+
+    python benchmarks/adapter_learnability.py --bundle <bundle folder> --photos abair-work/samples/train \
+        --holdout abair-work/samples/holdout --types jpeg bit_depth snow --steps 250 1000
+
+For each type (its training range and evaluation task from ``configs/degradations/added/<type>.yaml``)
+it synthesizes single-degradation and clean patches from the training photos, trains one LoRA adapter
+on the bundle's frozen backbone for each step count (Phase II exactly as ``abair add-degradation``
+runs it), and scores held-out crops: the input, the backbone alone and backbone + the new adapter
+(the "oracle" of that task). Prints a Markdown table and replaces the "Adapter learnability" section
+of docs/BENCHMARKS.md (``--section`` picks another).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
+import torch
+from doc_sections import update_section
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from abair_core.bundle import load_bundle
+from abair_core.config import load_yaml
+from abair_core.data.patches import PatchSet
+from abair_core.data.synthesis import PatchCounts, SynthesisConfig, synthesize_patches
+from abair_core.degradations.composite import apply_sequence
+from abair_core.degradations.registry import build_degradation
+from abair_core.evaluation.images import load_images
+from abair_core.metrics import psnr
+from abair_core.models.lora import add_adapter, blend
+from abair_core.training.config import AdapterSchedule
+from abair_core.training.phase2 import train_adapter
+
+SECTION = "Adapter learnability"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", required=True, help="bundle folder whose frozen backbone the adapters train on")
+    parser.add_argument("--photos", required=True, help="training photo folder/URI")
+    parser.add_argument("--holdout", required=True, help="held-out photo folder/URI (scored crops)")
+    parser.add_argument("--types", nargs="+", default=["jpeg", "bit_depth", "snow"])
+    parser.add_argument("--steps", nargs="+", type=int, default=[250, 1000])
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--crop", type=int, default=128)
+    parser.add_argument("--crops-per-image", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--doc", default=str(ROOT / "docs/BENCHMARKS.md"))
+    parser.add_argument("--section", default=SECTION)
+    return parser.parse_args(argv)
+
+
+def held_out_pairs(photos: dict[str, np.ndarray], spec: dict, crop: int, per_image: int) -> list[tuple]:
+    """(degraded, clean) crops of every held-out photo, degraded by the evaluation spec (seeded)."""
+    degradation = build_degradation(dict(spec))
+    rng = np.random.default_rng(0)
+    pairs = []
+    for photo in photos.values():
+        for _ in range(per_image):
+            y, x = (int(rng.integers(0, s - crop + 1)) for s in photo.shape[:2])
+            clean = photo[y:y + crop, x:x + crop]
+            degraded = np.round(apply_sequence(clean, [degradation], rng).image * 255) / 255
+            pairs.append((degraded.astype(np.float32), clean))
+    return pairs
+
+
+@torch.no_grad()
+def mean_psnr(backbone: torch.nn.Module, pairs: list[tuple], adapter: str | None) -> float:
+    """Mean PSNR of the backbone's output (with ``adapter`` fully on, when given) against the clean crops."""
+    scores = []
+    for degraded, clean in pairs:
+        x = torch.from_numpy(degraded).permute(2, 0, 1)[None]
+        if adapter is None:
+            y = backbone(x)
+        else:
+            with blend(backbone, [adapter], torch.ones(1, 1)):
+                y = backbone(x)
+        scores.append(psnr(y.clamp(0, 1)[0].permute(1, 2, 0).numpy(), clean))
+    return float(np.mean(scores))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    base = load_bundle(args.bundle).backbone.eval()
+    train_photos, holdout = load_images(args.photos), load_images(args.holdout)
+    rows = []
+    for name in args.types:
+        spec = load_yaml(ROOT / f"configs/degradations/added/{name}.yaml")
+        config = SynthesisConfig(patch_size=80, counts=PatchCounts(composite=0, single=12, sequence=0, clean=10))
+        training = {name: build_degradation(dict(spec["degradation"]))}
+        patches = PatchSet.concatenate([synthesize_patches(p, k, training, ["clean", name], config)
+                                        for k, p in train_photos.items()])
+        pairs = held_out_pairs(holdout, spec["evaluation"], args.crop, args.crops_per_image)
+        inputs = float(np.mean([psnr(d, c) for d, c in pairs]))
+        alone = mean_psnr(base, pairs, None)
+        for steps in args.steps:
+            backbone = copy.deepcopy(base)
+            add_adapter(backbone, name)
+            schedule = AdapterSchedule(steps=steps, lr=args.lr, batch_size=8, patch_size=64, warmup_steps=15,
+                                       clean_fraction=0.15, log_every=10**6, checkpoint_every=10**6)
+            torch.manual_seed(0)
+            began = time.perf_counter()
+            train_adapter(backbone, name, patches, schedule)
+            seconds = time.perf_counter() - began
+            adapted = mean_psnr(backbone.eval(), pairs, name)
+            rows.append((name, steps, inputs, alone, adapted, seconds))
+            print(f"{name} {steps} steps: input {inputs:.2f}, backbone {alone:.2f}, adapter {adapted:.2f} "
+                  f"({seconds:.0f} s)", flush=True)
+    lines = ["| type | adapter steps | input | backbone alone | backbone + new adapter | gain vs input | train s |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {n} | {s} | {i:.2f} | {a:.2f} | {d:.2f} | {d - i:+.2f} | {t:.0f} |" for n, s, i, a, d, t in rows]
+    table = "\n".join(lines) + "\n"
+    print(table)
+    note = (f"Bundle `{Path(args.bundle).name}`, {len(train_photos)} training photos, "
+            f"{len(holdout)} held-out photos x {args.crops_per_image} crops of {args.crop} px, lr {args.lr}, "
+            f"batch 8, {args.threads} thread(s), torch {torch.__version__}, {dt.date.today().isoformat()}. "
+            "PSNR (dB, RGB) against the clean crop; evaluation task = the spec file's `evaluation:` entry. "
+            f"Reproduce: `python benchmarks/adapter_learnability.py --bundle <bundle> --photos {args.photos} "
+            f"--holdout {args.holdout} --types {' '.join(args.types)} --steps {' '.join(map(str, args.steps))}`.\n\n")
+    update_section(Path(args.doc), args.section, note + table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
