@@ -29,7 +29,7 @@ from flows.runtime import pipeline_from
 from flows.synthesize import load_train_config, synthesize
 from tasks.pipeline_config import PipelineConfig
 from tasks.registry import BACKBONE_MODEL_NAME, ESTIMATOR_MODEL_NAME, adapter_model_name, configure_mlflow
-from tasks.tracking import git_commit, start_run
+from tasks.tracking import TRAIN_ALL_CUMULATIVE_METRIC, git_commit, start_run
 from tasks.training import (
     assemble_bundle_task,
     download_component_task,
@@ -203,6 +203,7 @@ def train_all(train_config: str | dict[str, Any], pipeline: str | None = None) -
         state.set_info(parent_run_id=parent)
     else:
         client.update_run(parent, status="RUNNING")
+    prior_seconds = float(state.info.get("cumulative_seconds", 0.0))  # earlier, interrupted invocations
     skipped: list[str] = [s for s in state.steps if s in ("pretrain", "estimator", "bundle")
                           or s.startswith("adapter/")]
     if skipped:
@@ -232,11 +233,17 @@ def train_all(train_config: str | dict[str, Any], pipeline: str | None = None) -
                                           pipeline, dataset_hash, parent))
             timings["bundle"] = time.perf_counter() - clock
     except BaseException:
+        # an interrupted run's time still counts toward the recipe's cumulative training time
+        state = RunState.load(state_uri, config_hash(config), options)
+        state.set_info(cumulative_seconds=prior_seconds + time.perf_counter() - began)
         client.set_terminated(parent, "FAILED")
         raise
     timings["total"] = time.perf_counter() - began
     for phase, seconds in timings.items():
         client.log_metric(parent, f"time/{phase}_seconds", seconds)
+    state = RunState.load(state_uri, config_hash(config), options)
+    state.set_info(cumulative_seconds=prior_seconds + timings["total"])
+    client.log_metric(parent, TRAIN_ALL_CUMULATIVE_METRIC, prior_seconds + timings["total"])
     client.set_terminated(parent, "FINISHED")
     versions = {"backbone": backbone_version, **{f"adapter.{n}": v for n, v in adapter_versions.items()},
                 "estimator": estimator_version, "bundle": state.get("bundle")["version"]}

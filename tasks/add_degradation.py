@@ -37,7 +37,7 @@ from tasks.registry import (
     resolve_model,
 )
 from tasks.sample_photos import resolve_photo_source
-from tasks.tracking import artifact_key, phase_run
+from tasks.tracking import TRAIN_ALL_CUMULATIVE_METRIC, artifact_key, phase_run
 
 __all__ = [
     "TRAIN_ALL_SECONDS_TAG",
@@ -57,7 +57,11 @@ TRAIN_CONFIG_ARTIFACT = "train_config.json"
 
 
 def _train_all_seconds(client: MlflowClient, version: Any) -> float | None:
-    """The full train_all wall time behind a bundle version: its tag, else its run's train_all parent."""
+    """The full train_all wall time behind a bundle version: its tag, else its run's train_all parent.
+
+    A resumed train_all's last invocation is only part of the work: the cumulative time over every
+    invocation is preferred, the last invocation's total is the fallback for runs made before it existed.
+    """
     if TRAIN_ALL_SECONDS_TAG in version.tags:
         return float(version.tags[TRAIN_ALL_SECONDS_TAG])
     if not version.run_id:
@@ -65,7 +69,8 @@ def _train_all_seconds(client: MlflowClient, version: Any) -> float | None:
     parent = client.get_run(version.run_id).data.tags.get("mlflow.parentRunId")
     if not parent:
         return None
-    value = client.get_run(parent).data.metrics.get("time/total_seconds")
+    metrics = client.get_run(parent).data.metrics
+    value = metrics.get(TRAIN_ALL_CUMULATIVE_METRIC, metrics.get("time/total_seconds"))
     return None if value is None else float(value)
 
 

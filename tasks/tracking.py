@@ -27,6 +27,8 @@ from abair_core.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+#: train_all's wall time over every invocation of one recipe (resumed runs included), on its parent run
+TRAIN_ALL_CUMULATIVE_METRIC = "time/cumulative_seconds"
 
 
 def git_commit() -> str | None:

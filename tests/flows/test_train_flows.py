@@ -88,6 +88,9 @@ def test_train_all_resumes_after_a_crash_then_registers_a_linked_bundle(train_se
     assert [m.step for m in history] == [4, 8]
     parent = client.get_run(result["parent_run_id"])
     assert parent.info.status == "FINISHED" and "time/total_seconds" in parent.data.metrics
+    # the crashed first invocation's time counts too: the recipe's full training cost, not the last resume
+    cumulative = parent.data.metrics["time/cumulative_seconds"]
+    assert cumulative > result["timings"]["total"] + 0.5
 
     model = mlflow.pyfunc.load_model("models:/abair@challenger")
     image = (np.random.default_rng(0).random((40, 52, 3)) * 255).astype(np.uint8)
