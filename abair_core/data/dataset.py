@@ -120,7 +120,10 @@ def plan_dataset(config: TrainConfig, storage_root: str) -> DatasetPlan:
                           f"(ids in the file: {', '.join(sorted(entries))})")
     specs = [entries[name] for name in [*config.degradations, *partners]]
     labels = ["clean", *config.degradations, *partners]
-    payload = {"synthesis": config.synthesis.model_dump(mode="json"), "specs": specs,
+    synthesis = config.synthesis.model_dump(mode="json")
+    if not synthesis["greyscale_fraction"]:  # absent when off: colour-only recipes keep their hashes
+        del synthesis["greyscale_fraction"]
+    payload = {"synthesis": synthesis, "specs": specs,
                "degradations": list(config.degradations), "labels": labels, "format": SHARD_KIND}
     if partners:  # absent when empty: recipes without partners keep the hashes they always had
         payload["partners"] = partners

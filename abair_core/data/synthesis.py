@@ -52,6 +52,10 @@ class SynthesisConfig(StrictConfig):
     patch_size: int = Field(96, ge=16)
     counts: PatchCounts = PatchCounts()
     composite: CompositeConfig = CompositeConfig()
+    greyscale_fraction: float = Field(
+        0.0, ge=0, le=1, description="share of source crops turned black-and-white before they are degraded "
+        "(archives hold greyscale photos with colour sensor or scan noise); 0 keeps the colour-only recipe"
+    )
     mild_specs: list[dict[str, Any]] = Field(
         default_factory=lambda: [dict(s) for s in DEFAULT_MILD_SPECS],
         description="degradation specs of the mild patches (ranges below the training ranges), or the path "
@@ -136,6 +140,12 @@ def source_seed(base_seed: int, source_key: str) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
+def to_greyscale(image: np.ndarray) -> np.ndarray:
+    """HWC RGB float -> its Rec. 601 luma in all three channels (a black-and-white photo)."""
+    y = image @ np.asarray([0.299, 0.587, 0.114], dtype=image.dtype)
+    return np.repeat(y[..., None], 3, axis=2).astype(image.dtype)
+
+
 def random_crop(photo: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
     """A random ``size`` square crop (reflect-padded when the photo is smaller) and its box [y, x, h, w]."""
     h, w = photo.shape[:2]
@@ -189,16 +199,23 @@ def synthesize_patches(
         kinds.append(kind)
         names.append(name)
         lineage.append({"source_key": source_key, "seed": seed, "box": box, "kind": kind, "name": name,
-                        "params": params})
+                        "params": params, **({"greyscale": True} if grey[0] else {})})
 
     label_index = {n: i for i, n in enumerate(label_names)}
-    for _ in range(config.counts.composite):
+    grey = [False]  # whether the last crop was turned black-and-white (recorded by add() in its lineage)
+
+    def crop() -> tuple[np.ndarray, list[int]]:
         clean, box = random_crop(photo, size, rng)
+        grey[0] = bool(config.greyscale_fraction) and bool(rng.random() < config.greyscale_fraction)
+        return (to_greyscale(clean) if grey[0] else clean), box
+
+    for _ in range(config.counts.composite):
+        clean, box = crop()
         result = compose_regions(clean, degradations, label_names, rng, config.composite)
         add("composite", "composite", clean, result.image, result.labels, box, result.params)
     for name in ids:
         for _ in range(config.counts.single):
-            clean, box = random_crop(photo, size, rng)
+            clean, box = crop()
             result = degradations[name].apply(clean, rng)
             labels = np.full((size, size), label_index[name], dtype=np.uint8)
             add("single", name, clean, result.image, labels, box, result.params)
@@ -206,7 +223,7 @@ def synthesize_patches(
     if partners and ids:
         partner_ids = list(partners)
         for _ in range(config.counts.sequence):
-            clean, box = random_crop(photo, size, rng)
+            clean, box = crop()
             pair = [ids[int(rng.integers(len(ids)))], partner_ids[int(rng.integers(len(partner_ids)))]]
             if rng.random() < 0.5:
                 pair.reverse()
@@ -215,13 +232,13 @@ def synthesize_patches(
             add("sequence", "+".join(pair), clean, result.image, labels, box, result.params)
     elif len(ids) >= 2:
         for _ in range(config.counts.sequence):
-            clean, box = random_crop(photo, size, rng)
+            clean, box = crop()
             pair = [ids[i] for i in rng.choice(len(ids), size=2, replace=False)]
             result = apply_sequence(clean, [degradations[n] for n in pair], rng)
             labels = np.full((size, size), label_index[pair[-1]], dtype=np.uint8)
             add("sequence", "+".join(pair), clean, result.image, labels, box, result.params)
     for _ in range(config.counts.clean):
-        clean, box = random_crop(photo, size, rng)
+        clean, box = crop()
         add("clean", "clean", clean, clean, np.zeros((size, size), np.uint8), box, {})
     if config.counts.mild:
         mild = build_mild_degradations(config)
@@ -232,7 +249,7 @@ def synthesize_patches(
         start = int(rng.integers(len(mild_ids)))
         for i in range(config.counts.mild):
             name = mild_ids[(start + i) % len(mild_ids)]
-            clean, box = random_crop(photo, size, rng)
+            clean, box = crop()
             result = mild[name].apply(clean, rng)
             add("mild", name, clean, result.image, np.zeros((size, size), np.uint8), box, result.params)
 

@@ -130,3 +130,14 @@ def test_small_recipe_excludes_every_photo_of_the_small_benchmark() -> None:
     recipe = load_config(root / "configs/train/small.yaml", TrainConfig)
     suite = load_suite(root / "configs/benchmark/small.yaml")
     assert suite.files and set(suite.files) <= set(recipe.data.exclude)
+
+
+def test_recipe_hash_ignores_a_greyscale_share_of_zero_only(tmp_path) -> None:
+    from abair_core.data.dataset import plan_dataset
+    from abair_core.training.config import TrainConfig
+
+    base = TrainConfig(name="g")
+    same = base.model_copy(update={"synthesis": base.synthesis.model_copy(update={"greyscale_fraction": 0.0})})
+    grey = base.model_copy(update={"synthesis": base.synthesis.model_copy(update={"greyscale_fraction": 0.2})})
+    plans = [plan_dataset(c, str(tmp_path)).recipe_hash for c in (base, same, grey)]
+    assert plans[0] == plans[1] != plans[2]

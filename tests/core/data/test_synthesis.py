@@ -45,3 +45,25 @@ def test_shards_round_trip(tmp_path):
     assert back.lineage == patches.lineage
     both = read_shards([uri, uri])
     assert len(both) == 2 * len(patches)
+
+
+def test_a_greyscale_share_of_crops_is_degraded_in_black_and_white():
+    degradations, config = _setup()
+    photo = data.astronaut().astype(np.float32) / 255
+    colour = synthesize_patches(photo, "astronaut.png", degradations, LABELS, config)
+    greyed = synthesize_patches(photo, "astronaut.png", degradations, LABELS,
+                                config.model_copy(update={"greyscale_fraction": 0.5}))
+    flags = ["greyscale" in r for r in greyed.lineage]
+    assert 0 < sum(flags) < len(flags) and not any("greyscale" in r for r in colour.lineage)
+    for i, flagged in enumerate(flags):
+        c = greyed.clean[i].astype(int)
+        is_grey = (c[..., 0] == c[..., 1]).all() and (c[..., 1] == c[..., 2]).all()
+        assert is_grey == flagged  # the clean target is the black-and-white crop
+    noisy = [i for i in greyed.indices(("single",), ("noise",)) if flags[i]]
+    if noisy:  # noise is added after the conversion: colour noise on a greyscale photo
+        d = greyed.degraded[noisy[0]].astype(int)
+        assert not (d[..., 0] == d[..., 1]).all()
+    # off by default, and then the patches are exactly the colour recipe's (no random draw is spent)
+    again = synthesize_patches(photo, "astronaut.png", degradations, LABELS,
+                               config.model_copy(update={"greyscale_fraction": 0.0}))
+    assert np.array_equal(again.degraded, colour.degraded)
