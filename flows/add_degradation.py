@@ -73,6 +73,7 @@ from tasks.registry import (
     ESTIMATOR_MODEL_NAME,
     adapter_model_name,
     configure_mlflow,
+    get_alias_version,
 )
 from tasks.tracking import git_commit, start_run
 from tasks.training import download_component_task
@@ -218,6 +219,7 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
             budget=parameter_budget(made["bundle_dir"], list(new_versions)), seconds=seconds,
             train_all_seconds=base["train_all_seconds"], lineage=lineage, suite=after["suite"],
             partners=list(partners))
+        report["champion"] = get_alias_version(BUNDLE_MODEL_NAME, "champion")
         report["evaluation"] = {"suite_path": chosen["path"], "task_added_to_suite": chosen["added"],
                                 "before_run_id": before["run_id"], "after_run_id": after["run_id"]}
         paths = publish_extension_report(report, str(report_dir), parent)

@@ -524,5 +524,6 @@ def render_extension_report(report: Mapping[str, Any]) -> str:
     worst, within = report["old_tasks_worst_change_db"], report["old_tasks_within_tolerance"]
     summary = ", ".join(f"{m.upper()} {_db(worst[m], True)} dB ({verdict[within[m]]})" for m in ("oh", "sw"))
     lines += ["", f"Worst change of the other tasks: {summary}.", "",
-              f"Nothing was promoted: review, then `abair promote` (champion stays v{base['version']})."]
+              ("Nothing was promoted: review, then `abair promote` "
+              f"(champion stays v{report.get('champion') or base['version']}).")]
     return "\n".join(lines) + "\n"

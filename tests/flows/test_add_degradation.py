@@ -119,6 +119,7 @@ def test_add_jpeg_reuses_old_adapters_and_registers_a_pinned_challenger(base) ->
     assert report["unchanged_components"] == ["adapter.blur", "adapter.noise", "backbone"]
     markdown = Path(result["report_files"]["markdown"]).read_text()
     assert "Added degradation `jpeg`" in markdown and "| jpeg_q20 |" not in markdown
+    assert f"champion stays v{before['bundle']})" in markdown and report["champion"] == before["bundle"]
     assert json.loads(Path(result["report_files"]["json"]).read_text())["new"]["version"] == new["version"]
 
 
