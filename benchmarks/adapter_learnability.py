@@ -124,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"| {n} | {s} | {i:.2f} | {a:.2f} | {d:.2f} | {d - i:+.2f} | {t:.0f} |" for n, s, i, a, d, t in rows]
     table = "\n".join(lines) + "\n"
     print(table)
-    note = (f"Bundle `{Path(args.bundle).name}`, {len(train_photos)} training photos, "
+    folder = Path(args.bundle)
+    label = folder.parent.name if folder.name == "bundle" else folder.name
+    note = (f"Bundle `{label}`, {len(train_photos)} training photos, "
             f"{len(holdout)} held-out photos x {args.crops_per_image} crops of {args.crop} px, lr {args.lr}, "
             f"batch 8, {args.threads} thread(s), torch {torch.__version__}, {dt.date.today().isoformat()}. "
             "PSNR (dB, RGB) against the clean crop; evaluation task = the spec file's `evaluation:` entry. "
