@@ -2,20 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "extension_chain.py"
-
-
-def _module():
-    sys.path.insert(0, str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("extension_chain", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _report(name: str, base: str, new: str, before: float, after: float, worst_oh: float) -> dict:
@@ -32,8 +20,8 @@ def _report(name: str, base: str, new: str, before: float, after: float, worst_o
     }
 
 
-def test_chain_rows_and_section(tmp_path: Path) -> None:
-    module = _module()
+def test_chain_rows_and_section(tmp_path: Path, load_script) -> None:
+    module = load_script("extension_chain")
     folders = []
     for i, report in enumerate([_report("jpeg", "4", "5", 30.0, 31.0, -0.05),
                                 _report("snow", "5", "6", 20.0, 24.0, -0.5)]):

@@ -2,21 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "paper_targets.py"
-
-
-def _module():
-    import sys
-
-    sys.path.insert(0, str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("paper_targets", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def _scores() -> dict:
     def m(psnr: float, worst: float | None = None) -> dict:
@@ -34,12 +19,12 @@ def _scores() -> dict:
     }
 
 
-def test_known_accuracy_leaves_the_clean_row_out():
-    assert _module().known_accuracy(_scores()["estimator"]) == 19 / 20
+def test_known_accuracy_leaves_the_clean_row_out(load_script):
+    assert load_script("paper_targets").known_accuracy(_scores()["estimator"]) == 19 / 20
 
 
-def test_targets_met_and_missed():
-    rows = {check: met for check, _, _, met in _module().target_rows(_scores())}
+def test_targets_met_and_missed(load_script):
+    rows = {check: met for check, _, _, met in load_script("paper_targets").target_rows(_scores())}
     assert rows["SW vs all-in-one baseline, known average"] is True
     assert rows["oracle - SW, known average"] is True  # 0.2 dB
     assert rows["estimator accuracy, single known degradations"] is True  # 95%

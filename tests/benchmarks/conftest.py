@@ -1,0 +1,27 @@
+"""Benchmark scripts are not a package (each runs on its own): tests load them by path."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture
+def load_script() -> Callable[[str], ModuleType]:
+    """``load_script(name)``: ``benchmarks/<name>.py`` as a module, its folder importable (shared helpers)."""
+    def load(name: str) -> ModuleType:
+        if str(BENCHMARKS) not in sys.path:
+            sys.path.insert(0, str(BENCHMARKS))
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
