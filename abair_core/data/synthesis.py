@@ -23,6 +23,7 @@ from abair_core.data.patches import PatchSet, to_uint8
 from abair_core.degradations.base import Degradation
 from abair_core.degradations.composite import CompositeConfig, apply_sequence, compose_regions
 from abair_core.degradations.registry import build_degradation
+from abair_core.io.image_codec import luma
 
 #: The built-in mild ranges; ``configs/degradations/mild.yaml`` holds the same values (a test keeps them equal).
 DEFAULT_MILD_SPECS: tuple[dict[str, Any], ...] = (
@@ -142,8 +143,7 @@ def source_seed(base_seed: int, source_key: str) -> int:
 
 def to_greyscale(image: np.ndarray) -> np.ndarray:
     """HWC RGB float -> its Rec. 601 luma in all three channels (a black-and-white photo)."""
-    y = image @ np.asarray([0.299, 0.587, 0.114], dtype=image.dtype)
-    return np.repeat(y[..., None], 3, axis=2).astype(image.dtype)
+    return np.repeat(luma(image)[..., None], 3, axis=2).astype(image.dtype)
 
 
 def random_crop(photo: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
@@ -220,21 +220,20 @@ def synthesize_patches(
             labels = np.full((size, size), label_index[name], dtype=np.uint8)
             add("single", name, clean, result.image, labels, box, result.params)
     every = {**degradations, **partners}
-    if partners and ids:
-        partner_ids = list(partners)
+    partner_ids = list(partners)
+
+    def draw_pair() -> list[str]:
+        """Two distinct ids in order: one own and one partner (either order) when partners are given."""
+        if not partner_ids:
+            return [ids[i] for i in rng.choice(len(ids), size=2, replace=False)]
+        pair = [ids[int(rng.integers(len(ids)))], partner_ids[int(rng.integers(len(partner_ids)))]]
+        return pair[::-1] if rng.random() < 0.5 else pair
+
+    if (partner_ids and ids) or len(ids) >= 2:
         for _ in range(config.counts.sequence):
             clean, box = crop()
-            pair = [ids[int(rng.integers(len(ids)))], partner_ids[int(rng.integers(len(partner_ids)))]]
-            if rng.random() < 0.5:
-                pair.reverse()
+            pair = draw_pair()
             result = apply_sequence(clean, [every[n] for n in pair], rng)
-            labels = np.full((size, size), label_index[pair[-1]], dtype=np.uint8)
-            add("sequence", "+".join(pair), clean, result.image, labels, box, result.params)
-    elif len(ids) >= 2:
-        for _ in range(config.counts.sequence):
-            clean, box = crop()
-            pair = [ids[i] for i in rng.choice(len(ids), size=2, replace=False)]
-            result = apply_sequence(clean, [degradations[n] for n in pair], rng)
             labels = np.full((size, size), label_index[pair[-1]], dtype=np.uint8)
             add("sequence", "+".join(pair), clean, result.image, labels, box, result.params)
     for _ in range(config.counts.clean):

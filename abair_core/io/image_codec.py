@@ -34,7 +34,7 @@ from PIL import Image
 
 from abair_core.io.errors import CorruptImageError, ImageTooLargeError, UnsupportedImageError
 
-__all__ = ["SUPPORTED_FORMATS", "DecodedImage", "decode_image", "encode_image", "encode_png16"]
+__all__ = ["SUPPORTED_FORMATS", "DecodedImage", "decode_image", "encode_image", "encode_png16", "luma"]
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def encode_image(decoded: DecodedImage, rgb: np.ndarray, jpeg_quality: int = 95)
         raise ValueError(f"jpeg_quality must be in 1..100, got {jpeg_quality}")
     sixteen = decoded.bit_depth == 16
     grey = decoded.grey and decoded.format != "WEBP"
-    pixels = _luma(rgb) if grey else rgb
+    pixels = luma(rgb) if grey else rgb
     q = _quantize(pixels, sixteen)
     qa = _quantize(alpha, sixteen) if alpha is not None and decoded.format != "JPEG" else None
     if decoded.format == "PNG" and sixteen and (qa is not None or not grey):
@@ -276,7 +276,7 @@ def _decode_png16_colour(data: bytes, color_type: int) -> tuple[np.ndarray, np.n
     return rgb, alpha, False
 
 
-def _luma(rgb: np.ndarray) -> np.ndarray:
+def luma(rgb: np.ndarray) -> np.ndarray:
     """BT.601 luma (Pillow's RGB->L weights), so an exactly grey image keeps its values."""
     return (rgb.astype(np.float64) @ _LUMA).astype(np.float32)
 
