@@ -210,10 +210,7 @@ def extension_configs(base: TrainConfig, name: str, specs_path: str,
     source = overrides or base
     degradations = list(base.degradations) + ([] if name in base.degradations else [name])
     partners = [p for p in partners if p != name]
-    shared = {"model": base.model, "adapter": source.adapter.model_dump(mode="json"),
-              "estimator": source.estimator.model_dump(mode="json"),
-              "phase1": base.phase1.model_dump(mode="json"), "phase2": source.phase2.model_dump(mode="json"),
-              "phase3": source.phase3.model_dump(mode="json")}
+    shared = {"model": base.model, "phase1": base.phase1.model_dump(mode="json"), **_retraining_settings(source)}
     counts = source.synthesis.counts.model_dump(mode="json")
     synthesis = {**source.synthesis.model_dump(mode="json"),
                  "counts": {**counts, "composite": 0, "sequence": counts["sequence"] if partners else 0}}
@@ -227,14 +224,16 @@ def extension_configs(base: TrainConfig, name: str, specs_path: str,
     return new_only, extended
 
 
+def _retraining_settings(source: TrainConfig) -> dict[str, Any]:
+    """What a retraining takes from its recipe (the overrides file, else the base's): adapter, estimator, II, III."""
+    return {key: getattr(source, key).model_dump(mode="json") for key in ("adapter", "estimator", "phase2", "phase3")}
+
+
 def reduced_config(base: TrainConfig, name: str, overrides: TrainConfig | None = None) -> TrainConfig:
     """The recipe of a bundle without adapter ``name``: the base's, minus ``name`` (schedules from ``overrides``)."""
-    source = overrides or base
     return TrainConfig.model_validate({
         **base.model_dump(mode="json"), "name": f"{base.name}-without-{name}".replace("_", "-"),
-        "degradations": [n for n in base.degradations if n != name],
-        "adapter": source.adapter.model_dump(mode="json"), "estimator": source.estimator.model_dump(mode="json"),
-        "phase2": source.phase2.model_dump(mode="json"), "phase3": source.phase3.model_dump(mode="json")})
+        "degradations": [n for n in base.degradations if n != name], **_retraining_settings(overrides or base)})
 
 
 def check_removal(name: str, adapters: Sequence[str], base_version: str) -> None:
