@@ -155,6 +155,7 @@ class LoRAConv2d(nn.Module):
         names = self._blend_names
         p = self._blend_p
         assert p is not None
+        p = p.to(x.device)  # weights given as a list or made on the CPU work for a model on the GPU
         if p.shape[0] not in (1, x.shape[0]):
             raise ValueError(f"blend weights have {p.shape[0]} rows for a batch of {x.shape[0]}")
         a = torch.cat([self.lora_a[n].weight for n in names])  # (K*r, C_in, kh, kw)
