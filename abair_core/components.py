@@ -112,7 +112,7 @@ def save_estimator(uri: str, estimator: DegradationEstimator, adapter_fps: Mappi
 
 
 #: What an estimator file written before a config field existed was built with (registered versions keep loading).
-LEGACY_ESTIMATOR_DEFAULTS = {"statistics": False, "hidden": 0}
+LEGACY_ESTIMATOR_DEFAULTS = {"statistics": False, "hidden": 0, "plausibility": {"enabled": False}}
 
 
 def load_estimator(uri: str, adapter_fps: Mapping[str, str] | None = None) -> DegradationEstimator:

@@ -18,6 +18,7 @@ from torch import nn
 
 from abair_core.config import StrictConfig
 from abair_core.models.image_statistics import NUM_STATISTICS, degradation_statistics
+from abair_core.models.plausibility import PlausibilityConfig, apply_plausibility, implausible_classes
 
 __all__ = ["DegradationEstimator", "EstimatorConfig", "crop_positions", "native_crops"]
 
@@ -33,6 +34,9 @@ class EstimatorConfig(StrictConfig):
     statistics: bool = Field(True, description="Also feed classical image statistics (noise level, sharpness, "
                              "exposure, dark channel, blockiness, grey levels) to the classifier.")
     hidden: int = Field(64, ge=0, le=1024, description="Hidden units of the classifier (0: one linear layer).")
+    plausibility: PlausibilityConfig = Field(
+        default_factory=PlausibilityConfig,
+        description="Physical gates on the probabilities (abair_core/models/plausibility.py); inference only.")
 
 
 def crop_positions(height: int, width: int, crop: int, count: int) -> list[tuple[int, int]]:
@@ -138,13 +142,22 @@ class DegradationEstimator(nn.Module):
             stats.append(self.statistics_norm(degradation_statistics(x)))
         return self.classifier(torch.cat(stats, dim=1))
 
+    def _crops(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """The ``num_crops`` native crops of each image, flattened to (N * num_crops, 3, crop, crop)."""
+        crops = native_crops(x, self.config.crop_size, self.config.num_crops, generator)
+        return crops.reshape(-1, *crops.shape[2:])
+
     def predict_logits(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Logits (N, K) averaged over ``num_crops`` native crops of each full image."""
-        crops = native_crops(x, self.config.crop_size, self.config.num_crops, generator)
-        n, count = crops.shape[:2]
-        logits = self(crops.reshape(n * count, *crops.shape[2:]))
-        return logits.reshape(n, count, -1).mean(dim=1)
+        return self(self._crops(x, generator)).reshape(x.shape[0], self.config.num_crops, -1).mean(dim=1)
 
     def predict_proba(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Class probabilities (N, K) for full images x (N, 3, H, W); deterministic without a generator."""
-        return self.predict_logits(x, generator).softmax(dim=-1)
+        """Class probabilities (N, K) for full images x (N, 3, H, W); deterministic without a generator.
+
+        With ``config.plausibility.enabled`` the physically implausible classes are zeroed and the rest
+        renormalised (the gates read the same crops the classifier sees).
+        """
+        crops = self._crops(x, generator)
+        probs = self(crops).reshape(x.shape[0], self.config.num_crops, -1).mean(dim=1).softmax(dim=-1)
+        return apply_plausibility(probs, implausible_classes(crops, x.shape[0], self.class_names,
+                                                             self.config.plausibility))

@@ -22,6 +22,7 @@ from skimage import data
 
 from abair_core.bundle import Restorer, load_bundle, save_bundle
 from abair_core.metrics import psnr
+from abair_core.models.plausibility import PlausibilityConfig
 
 FAST = {"chunk_size": 2, "tile": 64, "overlap": 8}
 PINS = {"backbone": "1", "estimator": "1", "adapter.noise": "1", "adapter.blur": "1"}
@@ -42,8 +43,12 @@ SUITE = {
 
 
 def pinned_bundle(source: Path, dst: Path, logits: list[float], perturb: float = 0.0) -> Path:
-    """A copy of ``source`` whose estimator always returns softmax(``logits``) (clean, noise, blur)."""
+    """A copy of ``source`` whose estimator always returns softmax(``logits``) (clean, noise, blur).
+
+    The plausibility gates are off: these tests pin the probabilities (the gates have their own tests).
+    """
     model = load_bundle(source)
+    model.estimator.config.plausibility = PlausibilityConfig(enabled=False)
     with torch.no_grad():
         model.estimator.output_layer.weight.zero_()
         model.estimator.output_layer.bias.copy_(torch.tensor(logits))

@@ -1,0 +1,113 @@
+"""Plausibility gates: a class whose physical signature is absent gets probability 0, the rest renormalised."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+
+from abair_core.checkpoints import load_checkpoint, save_checkpoint
+from abair_core.components import load_estimator, save_estimator
+from abair_core.degradations.registry import build_degradation
+from abair_core.models.estimator import DegradationEstimator, EstimatorConfig
+from abair_core.models.plausibility import PlausibilityConfig, apply_plausibility, implausible_classes
+
+CLASSES = ["clean", "rain", "haze", "noise", "blur", "low_light"]
+
+
+def _tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
+
+
+def _photo(name: str = "astronaut", size: int = 128) -> np.ndarray:
+    return getattr(data, name)()[:size, :size].astype(np.float32) / 255.0
+
+
+def _degraded(image: np.ndarray, spec: dict) -> np.ndarray:
+    out = build_degradation(spec).apply(image, np.random.default_rng(0)).image
+    return np.round(np.clip(out, 0, 1) * 255) / 255
+
+
+def _mask(image: np.ndarray, config: PlausibilityConfig | None = None) -> dict[str, bool]:
+    x = _tensor(image)
+    crops = torch.stack([x[0, :, y:y + 64, c:c + 64] for y in (0, 64) for c in (0, 64)])
+    mask = implausible_classes(crops, 1, CLASSES, config or PlausibilityConfig())
+    return dict(zip(CLASSES, mask[0].tolist(), strict=True))
+
+
+@pytest.fixture(scope="module")
+def estimator() -> DegradationEstimator:
+    torch.manual_seed(0)
+    return DegradationEstimator(EstimatorConfig(), CLASSES).eval()
+
+
+def test_a_well_exposed_photo_is_never_low_light_but_an_underexposed_one_can_be() -> None:
+    bright = _photo()
+    dark = _degraded(bright, {"type": "low_light", "exposure": 0.4, "gamma": 1.0, "photons": 2000,
+                              "read_noise": 0.5})
+    assert _mask(bright)["low_light"]
+    assert not _mask(dark)["low_light"]
+
+
+def test_noise_is_implausible_below_the_bar_and_kept_for_training_strength_noise() -> None:
+    photo = _photo("coffee")
+    assert _mask(photo)["noise"]
+    assert _mask(_degraded(photo, {"type": "noise", "sigma": 5}))["noise"]  # mild: class clean
+    assert not _mask(_degraded(photo, {"type": "noise", "sigma": 15}))["noise"]
+
+
+def test_blur_gate_runs_only_when_given_a_bar() -> None:
+    noisy = _degraded(_photo(), {"type": "noise", "sigma": 15})
+    blurred = _degraded(_photo(), {"type": "blur", "kind": "gaussian", "sigma": 1.5})
+    assert not _mask(noisy, PlausibilityConfig(blur_max_sharpness=None))["blur"]
+    assert _mask(noisy, PlausibilityConfig(blur_max_sharpness=0.85))["blur"]
+    assert not _mask(blurred, PlausibilityConfig(blur_max_sharpness=0.85))["blur"]
+
+
+def test_disabled_gates_gate_nothing() -> None:
+    assert not any(_mask(_photo(), PlausibilityConfig(enabled=False)).values())
+
+
+def test_gated_probability_moves_to_clean_and_the_rest_keep_theirs() -> None:
+    probs = torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.0, 0.5, 0.5, 0.0]])
+    mask = torch.tensor([[False, False, True, False], [False, True, True, False]])
+    out = apply_plausibility(probs, mask)
+    torch.testing.assert_close(out, torch.tensor([[0.4, 0.2, 0.0, 0.4], [1.0, 0.0, 0.0, 0.0]]))
+    assert apply_plausibility(probs, torch.zeros_like(mask)) is probs
+
+
+def test_predict_proba_applies_the_gates(estimator: DegradationEstimator) -> None:
+    x = torch.cat([_tensor(_photo()), _tensor(_photo("chelsea"))])
+    with torch.no_grad():
+        on = estimator.predict_proba(x)
+        estimator.config.plausibility = PlausibilityConfig(enabled=False)
+        try:
+            off = estimator.predict_proba(x)
+        finally:
+            estimator.config.plausibility = PlausibilityConfig()
+    low_light, noise = CLASSES.index("low_light"), CLASSES.index("noise")
+    assert torch.all(on[:, low_light] == 0) and torch.all(on[:, noise] == 0)
+    assert torch.all(off[:, low_light] > 0)
+    torch.testing.assert_close(on.sum(dim=1), torch.ones(2))
+    want = off.clone()
+    want[:, 0] += off[:, low_light] + off[:, noise]
+    want[:, [low_light, noise]] = 0
+    torch.testing.assert_close(on, want)
+
+
+def test_estimator_files_keep_their_bars_and_old_files_load_with_the_gates_off(
+        estimator: DegradationEstimator, tmp_path) -> None:
+    path = str(tmp_path / "estimator.safetensors")
+    estimator.config.plausibility = PlausibilityConfig(low_light_max_highlights=0.45, blur_max_sharpness=0.9)
+    try:
+        save_estimator(path, estimator, {})
+    finally:
+        estimator.config.plausibility = PlausibilityConfig()
+    assert load_estimator(path).config.plausibility == PlausibilityConfig(low_light_max_highlights=0.45,
+                                                                          blur_max_sharpness=0.9)
+    tensors, metadata = load_checkpoint(path)
+    del metadata["estimator_config"]["plausibility"]  # a file written before the gates existed
+    old = str(tmp_path / "old.safetensors")
+    save_checkpoint(old, tensors, metadata)
+    assert load_estimator(old).config.plausibility.enabled is False
