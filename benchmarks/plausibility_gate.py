@@ -1,0 +1,194 @@
+"""One model, its estimator's plausibility gates off and on: PSNR per task, clean worst image, what changed.
+
+Usage: ``python benchmarks/plausibility_gate.py --model BUNDLE_OR_MODELS_URI --suite configs/benchmark/small.yaml
+[--images DIR] [--title "small v10"] [--no-write]``
+
+Every synthesized input of the suite (known, unseen, mixed, clean and mild groups) is restored in the SW and
+OH modes with the gates as the bundle stored them switched off, then on (bars from the bundle's estimator
+config, or ``configs/estimator/default.yaml`` when the bundle's gates are off). An input whose probabilities
+the gates leave unchanged keeps its first outputs (same model, same input). Prints per task: input PSNR, SW
+and OH without and with the gates, how many inputs had a class gated; the clean row's worst image; and
+rewrites the docs/BENCHMARKS.md section "Plausibility gates: <title>".
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as dt
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import torch
+from doc_sections import update_section
+
+from abair_core.bundle import load_bundle
+from abair_core.config import load_yaml
+from abair_core.evaluation.images import load_images
+from abair_core.evaluation.runner import degrade_task_input, score_images
+from abair_core.evaluation.suite import load_suite
+from abair_core.models.abair import ABAIR
+from abair_core.models.plausibility import PlausibilityConfig
+
+GROUPS = ("known", "unseen", "mixed", "clean", "mild")
+DEFAULT_ESTIMATOR = ROOT / "configs" / "estimator" / "default.yaml"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="bundle directory or models:/ URI")
+    parser.add_argument("--suite", default="configs/benchmark/small.yaml")
+    parser.add_argument("--images", default=None, help="photo folder URI when the suite names none")
+    parser.add_argument("--title", default=None, help="section title suffix (default: the suite's name)")
+    parser.add_argument("--groups", nargs="+", default=list(GROUPS), choices=GROUPS)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="override a gate bar, e.g. blur_max_sharpness=0.9 (exploration)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    return parser.parse_args(argv)
+
+
+def bundle_dir(model: str) -> Path:
+    """A local bundle directory for a path or a ``models:/`` URI (the registry of the default pipeline)."""
+    if not model.startswith("models:/"):
+        return Path(model)
+    from tasks.pipeline_config import load_pipeline_config
+    from tasks.registry import configure_mlflow, resolve_model
+
+    configure_mlflow(load_pipeline_config(None))
+    return resolve_model(model).bundle_dir
+
+
+def gate_configs(model: ABAIR, overrides: dict[str, Any] | None = None
+                 ) -> tuple[PlausibilityConfig, PlausibilityConfig]:
+    """(off, on): the bundle's bars switched off, and on (the shipped default bars when the bundle has none)."""
+    stored = model.estimator.config.plausibility
+    bars = stored.model_dump() if stored.enabled else load_yaml(DEFAULT_ESTIMATOR).get("plausibility", {})
+    on = PlausibilityConfig.model_validate({**bars, **(overrides or {}), "enabled": True})
+    return stored.model_copy(update={"enabled": False}), on
+
+
+@torch.no_grad()
+def restore_both(model: ABAIR, x: torch.Tensor) -> dict[str, Any]:
+    probs = model.estimator.predict_proba(x)[0]
+    return {"probs": probs, "sw": model.restore(x, "sw"), "oh": model.restore(x, "oh")}
+
+
+def to_array(x: torch.Tensor) -> Any:
+    return x[0].permute(1, 2, 0).clamp(0, 1).numpy()
+
+
+def measure(model: ABAIR, suite: Any, photos: dict[str, Any], groups: list[str],
+            overrides: dict[str, Any]) -> list[dict[str, Any]]:
+    off, on = gate_configs(model, overrides)
+    stored = model.estimator.config.plausibility
+    rows = []
+    for group, task in suite.tasks():
+        if group not in groups or task.paired is not None:
+            continue
+        for key, photo in photos.items():
+            for seed in suite.seeds:
+                for c in range(suite.crops_per_image):
+                    degraded, clean = degrade_task_input(suite, task, key, photo, seed, c)
+                    x = torch.from_numpy(degraded).permute(2, 0, 1)[None].float()
+                    model.estimator.config.plausibility = off
+                    before = restore_both(model, x)
+                    model.estimator.config.plausibility = on
+                    probs = model.estimator.predict_proba(x)[0]
+                    changed = int(probs.argmax()) != int(before["probs"].argmax()) or not torch.allclose(
+                        probs, before["probs"], atol=0.01)
+                    after = restore_both(model, x) if changed else before
+                    row = {"group": group, "task": task.id, "image": key, "seed": seed, "crop": c,
+                           "gated": changed, "input": score_images(degraded, clean)["psnr"]}
+                    for name, outputs in (("off", before), ("on", after)):
+                        for mode in ("sw", "oh"):
+                            row[f"{mode}_{name}"] = score_images(to_array(outputs[mode]), clean)["psnr"]
+                        top = int(outputs["probs"].argmax())
+                        row[f"top_{name}"] = model.class_names[top]
+                    rows.append(row)
+    model.estimator.config.plausibility = stored
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| group | task | inputs | gated | input | SW off | SW on | OH off | OH on |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    tasks = list(dict.fromkeys((r["group"], r["task"]) for r in rows))
+    for group, task in tasks:
+        sel = [r for r in rows if r["task"] == task]
+
+        def mean(key: str, sel: list[dict[str, Any]] = sel) -> str:
+            return f"{statistics.fmean(min(r[key], 100.0) for r in sel):.2f}"
+
+        lines.append(f"| {group} | {task} | {len(sel)} | {sum(r['gated'] for r in sel)} | {mean('input')} "
+                     f"| {mean('sw_off')} | {mean('sw_on')} | {mean('oh_off')} | {mean('oh_on')} |")
+    known = [r for r in rows if r["group"] == "known"]
+    if known:
+        def avg(key: str) -> float:
+            per_task = {}
+            for r in known:
+                per_task.setdefault(r["task"], []).append(r[key])
+            return statistics.fmean(statistics.fmean(v) for v in per_task.values())
+        lines.append(f"| known | **average** | {len(known)} | {sum(r['gated'] for r in known)} | {avg('input'):.2f} "
+                     f"| {avg('sw_off'):.2f} | {avg('sw_on'):.2f} | {avg('oh_off'):.2f} | {avg('oh_on'):.2f} |")
+    return "\n".join(lines)
+
+
+def clean_worst(rows: list[dict[str, Any]]) -> str:
+    clean = [r for r in rows if r["task"] == "clean"]
+    if not clean:
+        return ""
+    parts = []
+    for state in ("off", "on"):
+        worst = min(clean, key=lambda r: r[f"sw_{state}"])
+        parts.append(f"gates {state}: {worst['sw_' + state]:.2f} dB ({worst['image']}, seed {worst['seed']}, "
+                     f"crop {worst['crop']}, read as {worst['top_' + state]})")
+    return "Clean row, worst image under SW: " + "; ".join(parts) + "."
+
+
+def changes(rows: list[dict[str, Any]]) -> list[str]:
+    """Every input whose SW PSNR moved by more than 0.05 dB, largest first."""
+    moved = [r for r in rows if r["gated"] and abs(r["sw_on"] - r["sw_off"]) > 0.05]
+    moved.sort(key=lambda r: -abs(min(r["sw_on"], 100) - min(r["sw_off"], 100)))
+    return [f"- {r['task']} {r['image']} s{r['seed']}c{r['crop']}: {r['top_off']} -> {r['top_on']}, SW "
+            f"{min(r['sw_off'], 100):.2f} -> {min(r['sw_on'], 100):.2f} dB" for r in moved]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    directory = bundle_dir(args.model)
+    model = load_bundle(directory)
+    suite = load_suite(args.suite).with_images(args.images)
+    photos = load_images(suite.images, suite.include, suite.files, suite.max_images, suite.max_pixels, None)
+    began = time.perf_counter()
+    overrides = {k: (None if v == "null" else float(v)) for k, v in (item.split("=", 1) for item in args.set)}
+    rows = measure(model, suite, photos, args.groups, overrides)
+    seconds = time.perf_counter() - began
+    _, on = gate_configs(copy.deepcopy(model), overrides)
+    title = args.title or suite.name
+    moved = changes(rows)
+    body = "\n".join([
+        (f"Model: `{args.model}` ({model.backbone.config.preset}, adapters {', '.join(model.adapter_names)}). "
+        f"Suite `{args.suite}` ({len(photos)} photos, {suite.crops_per_image} crop(s) x {len(suite.seeds)} "
+        f"seed(s)). Gates on: low light above highlights {on.low_light_max_highlights}, noise below sigma "
+        f"{on.noise_min_sigma}, blur above sharpness {on.blur_max_sharpness}. Command: `python benchmarks/plausibility_gate.py --model {args.model} --suite "
+        f"{args.suite}{' --images ' + args.images if args.images else ''}`. {dt.date.today()}, {seconds:.0f} s."),
+        "", ("PSNR (dB); clean rows capped at 100 dB (identical output). 'gated': inputs whose probabilities "
+        "the gates changed (top class, or any probability by more than 0.01)."), "", table(rows), "", clean_worst(rows), "",
+        f"Inputs whose SW output moved by more than 0.05 dB ({len(moved)}):", "", *(moved or ["- none"]), ""])
+    print(body)
+    if not args.no_write:
+        update_section(ROOT / "docs" / "BENCHMARKS.md", f"Plausibility gates: {title}", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
