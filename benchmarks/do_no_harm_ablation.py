@@ -1,0 +1,298 @@
+"""What the do-no-harm work costs on known tasks: one recipe trained twice, with and without it.
+
+Issue 9 asks that known-task PSNR drop by no more than 0.2 dB "against the same model without this work".
+``without`` is the recipe minus everything the do-no-harm work added: no clean or mild patches, no clean
+regions in the Phase I composites, no clean samples in Phase II or III (the estimator keeps its ``clean``
+output but never sees the class), no plausibility gates. Same photos, seeds and schedules otherwise.
+
+Usage:
+  1. ``python benchmarks/do_no_harm_ablation.py train --photos DIR --out DIR [--config configs/train/small.yaml]``
+     synthesizes each variant's patches (a process pool) and trains its three phases (CUDA when present:
+     minutes for `small` on one GPU, hours on 2 CPU cores), the variants side by side. Writes
+     ``OUT/<variant>/components/`` (backbone, adapters, estimator files) and ``OUT/<variant>/summary.json``.
+     ``--photos`` holds the training photos only (the benchmark's validation photos left out).
+  2. ``python benchmarks/do_no_harm_ablation.py bundle --components OUT/<variant>/components --bundle DIR``
+     assembles a bundle directory that ``abair evaluate --model DIR`` scores.
+  3. ``python benchmarks/do_no_harm_ablation.py compare --with BUNDLE --without BUNDLE --images DIR
+     [--suite configs/benchmark/small.yaml] [--out OUT]`` scores both bundles on the suite's known, clean and
+     mild inputs (``with`` as trained, gates on; ``without`` with its gates off), prints per task the input,
+     SW and OH PSNR of each and the difference, and rewrites its docs/BENCHMARKS.md section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+VARIANTS = ("with", "without")
+SECTION = "Do no harm: known-task cost (small)"
+
+
+def variant_overrides(variant: str) -> dict[str, Any]:
+    """The recipe changes that turn the shipped recipe into the ``without`` variant (none for ``with``)."""
+    if variant == "with":
+        return {}
+    if variant == "without":
+        return {"synthesis": {"counts": {"clean": 0, "mild": 0}, "composite": {"clean_probability": 0.0}},
+                "phase2": {"clean_fraction": 0.0}, "phase3": {"clean_fraction": 0.0},
+                "estimator": {"plausibility": {"enabled": False}}}
+    raise ValueError(f"unknown variant {variant!r} (allowed: {', '.join(VARIANTS)})")
+
+
+def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = merge(out.get(key) or {}, value) if isinstance(value, dict) else value
+    return out
+
+
+def variant_config(config_path: str, variant: str, photos: Path, quick: bool,
+                   phase3_steps: int | None = None) -> Any:
+    """The validated TrainConfig of one variant, reading photos from ``photos``."""
+    from abair_core.config import load_yaml, validate_config
+    from abair_core.training.config import TrainConfig
+
+    data = merge(load_yaml(config_path), variant_overrides(variant))
+    data = merge(data, {"name": f"{data['name']}-{variant}",
+                        "data": {"source": photos.resolve().as_uri(), "exclude": []}})
+    if phase3_steps:  # both variants alike: a shorter Phase III where CPU time is short
+        data = merge(data, {"phase3": {"steps": phase3_steps}})
+    if quick:  # a smoke test of the whole script in seconds
+        data = merge(data, {"model": "tiny", "synthesis": {"counts": {"composite": 2, "single": 1, "sequence": 1}},
+                            **{p: {"steps": 3, "checkpoint_every": 1000} for p in ("phase1", "phase2", "phase3")}})
+    return validate_config(data, TrainConfig, source=f"{config_path} ({variant} variant)")
+
+
+def _synthesize(args: tuple[list[dict[str, Any]], Any, Any]) -> list[dict[str, Any]]:
+    from abair_core.data.dataset import synthesize_chunk
+
+    rows, config, plan = args
+    return synthesize_chunk(rows, config, plan)
+
+
+def train_variant(config_path: str, variant: str, photos: Path, out: Path, workers: int, quick: bool,
+                  phase3_steps: int | None = None) -> dict:
+    """Synthesize and train one variant; component files and a summary land under ``out/variant``."""
+    from abair_core.data.dataset import (
+        finish_dataset,
+        plan_dataset,
+        plan_sources,
+        read_source_rows,
+        write_source_plan,
+    )
+    from abair_core.training.steps import train_adapter_file, train_backbone_file, train_estimator_file
+
+    config = variant_config(config_path, variant, photos, quick, phase3_steps)
+    work = (out / variant).resolve()
+    components = work / "components"
+    components.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    plan = plan_dataset(config, (work / "store").as_uri())
+    table = plan_sources(config.data.source, config.data.include, plan)
+    sources_uri, pending = write_source_plan(table, plan)
+    rows = read_source_rows(sources_uri, pending) if pending else []  # a rerun finds every shard written
+    chunks = [(rows[i::workers], config, plan) for i in range(workers) if rows[i::workers]]
+    with ProcessPoolExecutor(workers) as pool:
+        results = [row for part in pool.map(_synthesize, chunks) for row in part]
+    dataset = finish_dataset(sources_uri, results, plan)
+    timings["synthesis"] = time.perf_counter() - start
+    manifest = dataset["manifest_uri"]
+
+    def log(phase: str):
+        def callback(step: int, metrics: dict[str, float]) -> None:
+            if step % 500 == 0:
+                shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+                print(f"[{variant}] {phase} step {step}: {shown}", flush=True)
+        return callback
+
+    summaries: dict[str, Any] = _previous_summaries(work)
+
+    def run(key: str, path: Path, phase: str, train) -> None:
+        """Train one component unless its file is there (a rerun finishes what a cut-off run left)."""
+        if path.exists():
+            print(f"[{variant}] {key}: {path.name} exists, kept", flush=True)
+            return
+        t = time.perf_counter()
+        summaries[key] = {**train(), "phase_seconds": time.perf_counter() - t}
+        (work / "phases.json").write_text(json.dumps(summaries, indent=2, default=str))
+
+    backbone = str(components / "backbone.safetensors")
+    run("backbone", Path(backbone), "phase1", lambda: train_backbone_file(config, manifest, backbone, log("phase1")))
+    adapter_paths = {name: str(components / f"adapter-{name}.safetensors") for name in config.degradations}
+    for name, path in adapter_paths.items():
+        run(f"adapter.{name}", Path(path), "phase2",
+            lambda name=name, path=path: train_adapter_file(config, name, manifest, backbone, path,
+                                                            log(f"phase2 {name}")))
+    estimator = str(components / "estimator.safetensors")
+    run("estimator", Path(estimator), "phase3",
+        lambda: train_estimator_file(config, manifest, adapter_paths, estimator, log("phase3")))
+    timings["total"] = time.perf_counter() - start
+    summary = {"variant": variant, "config": config_path, "overrides": variant_overrides(variant),
+               "phase3_steps": config.phase3.steps,
+               "patches": dataset.get("patches"), "dataset_hash": dataset["dataset_hash"], "timings": timings,
+               "phases": summaries, "adapters": list(config.degradations)}
+    (work / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    print(f"[{variant}] done: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()), flush=True)
+    return summary
+
+
+def _previous_summaries(work: Path) -> dict[str, Any]:
+    path = work / "phases.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Each variant in its own process (they share the GPU); a failed variant fails the command."""
+    procs = {}
+    for variant in args.variants:
+        cmd = [sys.executable, __file__, "train-one", "--variant", variant, "--photos", str(args.photos),
+               "--out", str(args.out), "--config", args.config, "--workers", str(args.workers)]
+        cmd += ["--phase3-steps", str(args.phase3_steps)] if args.phase3_steps else []
+        procs[variant] = subprocess.Popen(cmd + (["--quick"] if args.quick else []), env=os.environ.copy())
+    codes = {variant: proc.wait() for variant, proc in procs.items()}
+    print("exit codes:", codes)
+    return 0 if not any(codes.values()) else 1
+
+
+def run_bundle(args: argparse.Namespace) -> int:
+    from abair_core.bundle import assemble_bundle
+
+    summary = json.loads((args.components.parent / "summary.json").read_text())
+    adapters = {n: str(args.components / f"adapter-{n}.safetensors") for n in summary["adapters"]}
+    assemble_bundle(args.bundle, str(args.components / "backbone.safetensors"), adapters,
+                    str(args.components / "estimator.safetensors"))
+    print(f"bundle: {args.bundle}")
+    return 0
+
+
+def _means(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
+    tasks: dict[str, list[float]] = {}
+    for row in rows:
+        tasks.setdefault(row["task"], []).append(min(row[key], 100.0))
+    return {task: statistics.fmean(values) for task, values in tasks.items()}
+
+
+def compare_table(with_rows: list[dict[str, Any]], without_rows: list[dict[str, Any]]) -> str:
+    """Per task: input, without (gates off) and with (gates on) under SW and OH, and with - without."""
+    groups = {r["task"]: r["group"] for r in with_rows}
+    columns = {"input": _means(with_rows, "input"), "wo_sw": _means(without_rows, "sw_off"),
+               "wo_oh": _means(without_rows, "oh_off"), "w_sw": _means(with_rows, "sw_on"),
+               "w_oh": _means(with_rows, "oh_on")}
+    lines = ["| group | task | input | without: SW | OH | with: SW | OH | with - without: SW | OH |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    known = [t for t, g in groups.items() if g == "known"]
+    rows = [(groups[t], t) for t in groups]
+    for group, task in rows:
+        c = {k: v[task] for k, v in columns.items()}
+        lines.append(f"| {group} | {task} | {c['input']:.2f} | {c['wo_sw']:.2f} | {c['wo_oh']:.2f} | {c['w_sw']:.2f} "
+                     f"| {c['w_oh']:.2f} | {c['w_sw'] - c['wo_sw']:+.2f} | {c['w_oh'] - c['wo_oh']:+.2f} |")
+    if known:
+        c = {k: statistics.fmean(v[t] for t in known) for k, v in columns.items()}
+        lines.append(f"| known | **average** | {c['input']:.2f} | {c['wo_sw']:.2f} | {c['wo_oh']:.2f} | {c['w_sw']:.2f} "
+                     f"| {c['w_oh']:.2f} | {c['w_sw'] - c['wo_sw']:+.2f} | {c['w_oh'] - c['wo_oh']:+.2f} |")
+    return "\n".join(lines)
+
+
+def worst_clean(rows: list[dict[str, Any]], state: str) -> str:
+    clean = [r for r in rows if r["task"] == "clean"]
+    if not clean:
+        return "n/a"
+    worst = min(clean, key=lambda r: r[f"sw_{state}"])
+    return f"{min(worst['sw_' + state], 100.0):.2f} dB ({worst['image']}, read as {worst['top_' + state]})"
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    import torch
+    from doc_sections import update_section
+    from plausibility_gate import measure
+
+    from abair_core.bundle import load_bundle
+    from abair_core.evaluation.images import load_images
+    from abair_core.evaluation.suite import load_suite
+
+    suite = load_suite(args.suite).with_images(args.images)
+    photos = load_images(suite.images, suite.include, suite.files, suite.max_images, suite.max_pixels, None)
+    began = time.perf_counter()
+    with torch.no_grad():
+        rows = {name: measure(load_bundle(path), suite, photos, args.groups, {})
+                for name, path in (("with", args.with_bundle), ("without", args.without_bundle))}
+    notes = []
+    for variant in VARIANTS:
+        summary_path = args.out / variant / "summary.json" if args.out else None
+        if summary_path and summary_path.exists():
+            summary = json.loads(summary_path.read_text())
+            notes.append(f"`{variant}`: {summary.get('patches')} patches, Phase III {summary.get('phase3_steps')} steps")
+    body = "\n".join([
+        f"Issue 9's \"against the same model without this work\": `{args.config}` trained twice "
+        "(benchmarks/do_no_harm_ablation.py): `with` = the shipped recipe (clean and mild patches, clean composite "
+        "regions, clean samples in Phases II and III, plausibility gates on); `without` = the same photos, seeds "
+        "and schedules minus all of that (gates off). Scored on the validation photos of "
+        f"`{args.suite}`, {time.perf_counter() - began:.0f} s. " + "; ".join(notes),
+        "", compare_table(rows["with"], rows["without"]), "",
+        (f"Clean row, worst image under SW: with {worst_clean(rows['with'], 'on')}; "
+        f"without {worst_clean(rows['without'], 'off')}."), ""])
+    print(body)
+    if not args.no_write:
+        update_section(ROOT / "docs" / "BENCHMARKS.md", SECTION, body)
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("train", "train-one"):
+        p = sub.add_parser(name)
+        p.add_argument("--photos", type=Path, required=True, help="folder of training photos (*.png)")
+        p.add_argument("--out", type=Path, required=True)
+        p.add_argument("--config", default="configs/train/small.yaml")
+        p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
+                       help="synthesis processes per variant")
+        p.add_argument("--quick", action="store_true", help="tiny model, 3 steps per phase (smoke test)")
+        p.add_argument("--phase3-steps", type=int, default=None, help="override Phase III steps (both variants)")
+        if name == "train":
+            p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+        else:
+            p.add_argument("--variant", choices=VARIANTS, required=True)
+    p = sub.add_parser("bundle")
+    p.add_argument("--components", type=Path, required=True)
+    p.add_argument("--bundle", type=Path, required=True)
+    p = sub.add_parser("compare")
+    p.add_argument("--with", dest="with_bundle", type=Path, required=True)
+    p.add_argument("--without", dest="without_bundle", type=Path, required=True)
+    p.add_argument("--suite", default="configs/benchmark/small.yaml")
+    p.add_argument("--config", default="configs/train/small.yaml", help="the recipe both variants came from")
+    p.add_argument("--images", default=None, help="photo folder URI when the suite names none")
+    p.add_argument("--groups", nargs="+", default=["known", "clean", "mild"])
+    p.add_argument("--out", type=Path, default=None, help="the train command's OUT (timings in the notes)")
+    p.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.command == "train":
+        return run_train(args)
+    if args.command == "train-one":
+        train_variant(args.config, args.variant, args.photos, args.out, args.workers, args.quick, args.phase3_steps)
+        return 0
+    if args.command == "bundle":
+        return run_bundle(args)
+    return run_compare(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

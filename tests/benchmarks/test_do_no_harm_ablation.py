@@ -1,0 +1,76 @@
+"""benchmarks/do_no_harm_ablation.py: the two variants, trained end to end (smoke size) and compared."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from skimage import data
+
+from abair_core.config import PROJECT_ROOT
+from abair_core.models.plausibility import PlausibilityConfig
+
+SMALL = str(PROJECT_ROOT / "configs/train/small.yaml")
+
+
+def test_without_drops_every_do_no_harm_knob_and_with_is_the_shipped_recipe(load_script, tmp_path) -> None:
+    script = load_script("do_no_harm_ablation")
+    with_, without = (script.variant_config(SMALL, v, tmp_path, quick=False) for v in ("with", "without"))
+    assert with_.synthesis.counts.clean > 0 and with_.synthesis.counts.mild > 0
+    assert with_.estimator.plausibility == PlausibilityConfig()
+    assert (without.synthesis.counts.clean, without.synthesis.counts.mild) == (0, 0)
+    assert without.synthesis.composite.clean_probability == 0.0
+    assert without.phase2.clean_fraction == 0.0 and without.phase3.clean_fraction == 0.0
+    assert without.estimator.plausibility.enabled is False
+    # everything else is the same recipe: same photos, seeds and schedules
+    assert with_.phase1 == without.phase1 and with_.model == without.model
+    assert with_.data.source == without.data.source == tmp_path.resolve().as_uri()
+    assert script.variant_config(SMALL, "with", tmp_path, quick=False, phase3_steps=123).phase3.steps == 123
+
+
+def test_train_bundle_and_compare_end_to_end(load_script, tmp_path, capsys) -> None:
+    script = load_script("do_no_harm_ablation")
+    photos, holdout = tmp_path / "photos", tmp_path / "holdout"
+    photos.mkdir()
+    holdout.mkdir()
+    for name in ("rocket", "coffee"):
+        Image.fromarray(getattr(data, name)()).save(photos / f"{name}.png")
+    for name in ("astronaut", "chelsea"):
+        Image.fromarray(np.ascontiguousarray(getattr(data, name)()[:200, :200])).save(holdout / f"{name}.png")
+    out = tmp_path / "out"
+    assert script.main(["train", "--photos", str(photos), "--out", str(out), "--quick", "--workers", "1"]) == 0
+    bundles = {}
+    for variant in ("with", "without"):
+        components = out / variant / "components"
+        assert sorted(p.name for p in components.iterdir())[-2:] == ["backbone.safetensors", "estimator.safetensors"]
+        bundles[variant] = tmp_path / f"bundle-{variant}"
+        assert script.main(["bundle", "--components", str(components), "--bundle", str(bundles[variant])]) == 0
+    capsys.readouterr()
+    assert script.main(["compare", "--with", str(bundles["with"]), "--without", str(bundles["without"]),
+                        "--suite", str(PROJECT_ROOT / "configs/benchmark/demo.yaml"), "--images", holdout.as_uri(),
+                        "--out", str(out), "--no-write"]) == 0
+    printed = capsys.readouterr().out
+    assert "| known | **average** |" in printed and "| clean | clean |" in printed and "| mild | noise_s5 |" in printed
+    assert "Phase III 3 steps" in printed
+
+
+def test_gate_measurement_reuses_outputs_the_gates_leave_alone(load_script, tmp_path) -> None:
+    """An input whose probabilities the gates leave unchanged keeps its outputs; a clean pass-through is 100 dB."""
+    gate = load_script("plausibility_gate")
+    from abair_core.evaluation.suite import load_suite
+    from abair_core.models.estimator import EstimatorConfig
+    from abair_core.models.factory import build_abair
+    from abair_core.models.lora import AdapterConfig
+
+    model = build_abair("tiny", AdapterConfig(), EstimatorConfig(), ["noise", "low_light"],
+                        ["clean", "noise", "low_light"]).eval()
+    suite = load_suite(PROJECT_ROOT / "configs/benchmark/demo.yaml")
+    photos = {"astronaut.png": data.astronaut()[:160, :160].astype(np.float32) / 255.0}
+    rows = gate.measure(model, suite, photos, ["clean", "mild"], {})
+    assert {r["task"] for r in rows} == {"clean", "noise_s5", "jpeg_q75", "blur_s05", "haze_t09"}
+    for row in rows:
+        if not row["gated"]:
+            assert (row["sw_on"], row["oh_on"]) == (row["sw_off"], row["oh_off"])
+        if row["task"] == "clean" and row["top_on"] == "clean":
+            assert row["sw_on"] >= 100.0
+    assert model.estimator.config.plausibility == PlausibilityConfig()  # left as it was found
+    assert "| clean | clean |" in gate.table(rows)
