@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 VARIANTS = ("with", "without")
-SECTION = "Do no harm: known-task cost (small)"
+SECTION = "Do no harm: known-task cost"
 
 
 def variant_overrides(variant: str) -> dict[str, Any]:
@@ -247,7 +247,7 @@ def run_compare(args: argparse.Namespace) -> int:
         f"without {worst_clean(rows['without'], 'off')}."), ""])
     print(body)
     if not args.no_write:
-        update_section(ROOT / "docs" / "BENCHMARKS.md", SECTION, body)
+        update_section(ROOT / "docs" / "BENCHMARKS.md", f"{SECTION} ({args.title})", body)
     return 0
 
 
@@ -278,6 +278,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--images", default=None, help="photo folder URI when the suite names none")
     p.add_argument("--groups", nargs="+", default=["known", "clean", "mild"])
     p.add_argument("--out", type=Path, default=None, help="the train command's OUT (timings in the notes)")
+    p.add_argument("--title", default="small", help="section title suffix in docs/BENCHMARKS.md")
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     return parser.parse_args(argv)
 
