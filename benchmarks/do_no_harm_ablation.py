@@ -121,7 +121,7 @@ def train_variant(config_path: str, variant: str, photos: Path, out: Path, worke
 
     summaries: dict[str, Any] = _previous_summaries(work)
 
-    def run(key: str, path: Path, phase: str, train) -> None:
+    def run(key: str, path: Path, train) -> None:
         """Train one component unless its file is there (a rerun finishes what a cut-off run left)."""
         if path.exists():
             print(f"[{variant}] {key}: {path.name} exists, kept", flush=True)
@@ -131,14 +131,14 @@ def train_variant(config_path: str, variant: str, photos: Path, out: Path, worke
         (work / "phases.json").write_text(json.dumps(summaries, indent=2, default=str))
 
     backbone = str(components / "backbone.safetensors")
-    run("backbone", Path(backbone), "phase1", lambda: train_backbone_file(config, manifest, backbone, log("phase1")))
+    run("backbone", Path(backbone), lambda: train_backbone_file(config, manifest, backbone, log("phase1")))
     adapter_paths = {name: str(components / f"adapter-{name}.safetensors") for name in config.degradations}
     for name, path in adapter_paths.items():
-        run(f"adapter.{name}", Path(path), "phase2",
+        run(f"adapter.{name}", Path(path),
             lambda name=name, path=path: train_adapter_file(config, name, manifest, backbone, path,
                                                             log(f"phase2 {name}")))
     estimator = str(components / "estimator.safetensors")
-    run("estimator", Path(estimator), "phase3",
+    run("estimator", Path(estimator),
         lambda: train_estimator_file(config, manifest, adapter_paths, estimator, log("phase3")))
     timings["total"] = time.perf_counter() - start
     summary = {"variant": variant, "config": config_path, "overrides": variant_overrides(variant),

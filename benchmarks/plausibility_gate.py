@@ -14,7 +14,6 @@ rewrites the docs/BENCHMARKS.md section "Plausibility gates: <title>".
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime as dt
 import statistics
 import sys
@@ -163,7 +162,6 @@ def changes(rows: list[dict[str, Any]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     directory = bundle_dir(args.model)
     model = load_bundle(directory)
     suite = load_suite(args.suite).with_images(args.images)
@@ -172,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: (None if v == "null" else float(v)) for k, v in (item.split("=", 1) for item in args.set)}
     rows = measure(model, suite, photos, args.groups, overrides)
     seconds = time.perf_counter() - began
-    _, on = gate_configs(copy.deepcopy(model), overrides)
+    _, on = gate_configs(model, overrides)
     title = args.title or suite.name
     moved = changes(rows)
     body = "\n".join([

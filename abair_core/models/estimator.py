@@ -147,9 +147,12 @@ class DegradationEstimator(nn.Module):
         crops = native_crops(x, self.config.crop_size, self.config.num_crops, generator)
         return crops.reshape(-1, *crops.shape[2:])
 
+    def _mean_logits(self, crops: torch.Tensor, n: int) -> torch.Tensor:
+        return self(crops).reshape(n, self.config.num_crops, -1).mean(dim=1)
+
     def predict_logits(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Logits (N, K) averaged over ``num_crops`` native crops of each full image."""
-        return self(self._crops(x, generator)).reshape(x.shape[0], self.config.num_crops, -1).mean(dim=1)
+        return self._mean_logits(self._crops(x, generator), x.shape[0])
 
     def predict_proba(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Class probabilities (N, K) for full images x (N, 3, H, W); deterministic without a generator.
@@ -158,6 +161,6 @@ class DegradationEstimator(nn.Module):
         renormalised (the gates read the same crops the classifier sees).
         """
         crops = self._crops(x, generator)
-        probs = self(crops).reshape(x.shape[0], self.config.num_crops, -1).mean(dim=1).softmax(dim=-1)
+        probs = self._mean_logits(crops, x.shape[0]).softmax(dim=-1)
         return apply_plausibility(probs, implausible_classes(crops, x.shape[0], self.class_names,
                                                              self.config.plausibility))
