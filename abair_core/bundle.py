@@ -115,20 +115,31 @@ class Restorer:
     @torch.no_grad()
     def probabilities(self, x: torch.Tensor) -> dict[str, float]:
         """The estimator's class probabilities for one image (1, 3, H, W)."""
-        probs = self.model.estimator.predict_proba(x.to(self.device))[0].float().cpu()
-        return {name: float(p) for name, p in zip(self.model.class_names, probs)}
+        return self._estimate(x)[0]
+
+    def _estimate(self, x: torch.Tensor) -> tuple[dict[str, float], dict[str, float], torch.Tensor]:
+        """Probabilities, what the plausibility gates moved to ``clean`` (classes that lost at least
+        0.005), and the probability row on the model's device."""
+        probs, moved = self.model.estimator.predict_proba_gated(x.to(self.device))
+        names = self.model.class_names
+        probabilities = {name: float(p) for name, p in zip(names, probs[0].float().cpu())}
+        gated = {name: round(float(m), 4) for name, m in zip(names, moved[0].float().cpu()) if float(m) >= 0.005}
+        return probabilities, gated, probs
 
     @torch.no_grad()
     def restore_array(self, rgb: np.ndarray) -> RestoreOutput:
-        """Restore an HWC float32 RGB image in [0, 1]; returns the image, probabilities and action."""
+        """Restore an HWC float32 RGB image in [0, 1]; returns the image, probabilities, gates and action."""
         x = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
-        probabilities = self.probabilities(x)
+        probabilities, gated, probs = self._estimate(x)
         blind = self.mode in ("sw", "oh")
         if blind and max(probabilities, key=probabilities.get) == "clean":
             return RestoreOutput(rgb=np.asarray(rgb, dtype=np.float32), probabilities=probabilities,
-                                 action="passed_through_clean")
+                                 action="passed_through_clean", gated=gated)
         names = self.model.adapter_names
-        weights = self.model.weights_for(x.to(self.device), self.mode)[0]
+        if blind:
+            weights = self.model.plan_from_probabilities(probs.to(x.dtype), self.mode)[0][0]
+        else:
+            weights = self.model.weights_for(x.to(self.device), self.mode)[0]
         p_clean = probabilities["clean"] if self.mode == "sw" else 0.0
         backbone = self.model.backbone
         if names:
@@ -141,6 +152,6 @@ class Restorer:
         out = p_clean * x + (1.0 - p_clean) * restored
         out = out.clamp(0.0, 1.0)[0].permute(1, 2, 0).numpy()
         return RestoreOutput(rgb=np.ascontiguousarray(out, dtype=np.float32), probabilities=probabilities,
-                             action="restored")
+                             action="restored", gated=gated)
 
     __call__ = restore_array

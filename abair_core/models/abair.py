@@ -88,7 +88,14 @@ class ABAIR(nn.Module):
             raise ValueError(
                 f"unknown restore mode {mode!r} (allowed: {', '.join([*RESTORE_MODES, *self.adapter_names])})"
             )
-        probs = self.estimator.predict_proba(x).to(x.dtype)
+        return self.plan_from_probabilities(self.estimator.predict_proba(x).to(x.dtype), mode)
+
+    def plan_from_probabilities(self, probs: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Blind (``sw``/``oh``) adapter weights (N, K_adapters) and identity weight p_clean (N,) from the
+        estimator's probabilities (N, K), so a caller that already has them does not run the estimator twice."""
+        if mode not in ("sw", "oh"):
+            raise ValueError(f"a plan from probabilities needs a blind mode ('sw' or 'oh'), got {mode!r}")
+        k = len(self.adapter_names)
         q = probs[:, self._class_index]
         if mode == "sw":
             # Clean as the arg-max passes the image through untouched (as the batch Restorer does);
@@ -98,7 +105,7 @@ class ABAIR(nn.Module):
         one_hot = torch.zeros_like(q)
         if k:
             one_hot.scatter_(1, q.argmax(dim=1, keepdim=True), 1.0)
-        return one_hot, (probs.argmax(dim=1) == 0).to(x.dtype)
+        return one_hot, (probs.argmax(dim=1) == 0).to(probs.dtype)
 
     def weights_for(
         self, x: torch.Tensor, mode: str, oracle_weights: OracleWeights | None = None

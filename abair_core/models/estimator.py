@@ -157,10 +157,17 @@ class DegradationEstimator(nn.Module):
     def predict_proba(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Class probabilities (N, K) for full images x (N, 3, H, W); deterministic without a generator.
 
-        With ``config.plausibility.enabled`` the physically implausible classes are zeroed and the rest
-        renormalised (the gates read the same crops the classifier sees).
+        With ``config.plausibility.enabled`` the probability of each physically implausible class moves to
+        ``clean`` (the gates read the same crops the classifier sees).
         """
+        return self.predict_proba_gated(x, generator)[0]
+
+    def predict_proba_gated(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`predict_proba` and the probability (N, K) each class lost to the gates (0 where none
+        did), so a caller can report when physics overruled the learned estimator."""
         crops = self._crops(x, generator)
-        probs = self._mean_logits(crops, x.shape[0]).softmax(dim=-1)
-        return apply_plausibility(probs, implausible_classes(crops, x.shape[0], self.class_names,
-                                                             self.config.plausibility))
+        raw = self._mean_logits(crops, x.shape[0]).softmax(dim=-1)
+        mask = implausible_classes(crops, x.shape[0], self.class_names, self.config.plausibility)
+        return apply_plausibility(raw, mask), raw.masked_fill(~mask, 0.0)

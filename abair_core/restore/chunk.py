@@ -8,6 +8,7 @@ what was written before stays valid, because every output is written atomically 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -49,6 +50,7 @@ class RestoreOutputLike(Protocol):
     rgb: np.ndarray
     probabilities: Mapping[str, float]
     action: str
+    gated: Mapping[str, float]
 
 
 @dataclass
@@ -58,6 +60,8 @@ class RestoreOutput:
     rgb: np.ndarray
     probabilities: dict[str, float] = field(default_factory=dict)
     action: str = "restored"  # "restored" | "passed_through_clean" | "low_confidence"
+    #: probability the plausibility gates moved from each vetoed class to ``clean`` (empty: none)
+    gated: dict[str, float] = field(default_factory=dict)
 
 
 class ImageRestorer(Protocol):
@@ -143,6 +147,7 @@ def restore_item(
         height, width = int(decoded.rgb.shape[0]), int(decoded.rgb.shape[1])
         out = restorer(decoded.rgb)
         probs, top = probabilities_json(out.probabilities)
+        gated = json.dumps({str(k): float(v) for k, v in out.gated.items()}, sort_keys=True)
         action = _decide_action(out, settings.min_confidence)
         if action == "restored":
             rgb = np.asarray(out.rgb, dtype=np.float32)
@@ -153,7 +158,7 @@ def restore_item(
             payload = data  # byte-exact copy: nothing was changed, so nothing is re-encoded
         call_with_retries(atomic_write_bytes, join_uri(dst_uri, key), payload, sleep=sleep)
         return make_row(
-            item.key, "ok", action=action, probabilities=probs, top_class=top, width=width, height=height,
+            item.key, "ok", action=action, probabilities=probs, top_class=top, gated=gated, width=width, height=height,
             input_bytes=input_bytes, output_bytes=len(payload), seconds=time.perf_counter() - start, **base,
         )
     except ImageDecodeError as exc:

@@ -63,6 +63,7 @@ RESULT_SCHEMA = pa.schema(
         ("model_version", pa.string()),
         ("probabilities", pa.string()),
         ("top_class", pa.string()),
+        ("gated", pa.string()),
         ("width", pa.int64()),
         ("height", pa.int64()),
         ("input_bytes", pa.int64()),
@@ -89,7 +90,7 @@ def make_row(key: str, status: str, **fields: Any) -> dict[str, Any]:
     row: dict[str, Any] = {name: None for name in RESULT_SCHEMA.names}
     row.update(
         key=key, status=status, action="none", reason="", message="", probabilities="{}", top_class="",
-        finished_at=utc_now(),
+        gated="{}", finished_at=utc_now(),
     )
     unknown = set(fields) - set(RESULT_SCHEMA.names)
     if unknown:

@@ -16,7 +16,7 @@ from typing import Any
 from abair_core.io.storage import atomic_write_bytes, join_uri
 from abair_core.restore.manifest import ACTIONS, STATE_PREFIX, STATUSES
 
-__all__ = ["render_report_markdown", "run_failed", "summarize", "write_report"]
+__all__ = ["gate_summary", "render_report_markdown", "run_failed", "summarize", "write_report"]
 
 logger = logging.getLogger(__name__)
 MAX_LISTED = 200  # failures / quarantined rows listed in the Markdown report
@@ -55,6 +55,7 @@ def summarize(
         "input_bytes": sum(r.get("input_bytes") or 0 for r in rows),
         "output_bytes": sum(r.get("output_bytes") or 0 for r in ok_rows),
         "degradation_mix": degradation_mix(rows),
+        "plausibility_gates": gate_summary(rows),
         "failure_rate": len(failed) / len(rows) if rows else 0.0,
         "failures": [_problem(r) for r in failed],
         "quarantined": [_problem(r) for r in quarantined],
@@ -74,6 +75,26 @@ def degradation_mix(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     if not seen:
         return {}
     return dict(sorted(((k, v / seen) for k, v in totals.items()), key=lambda kv: (-kv[1], kv[0])))
+
+
+def gate_summary(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """How often the plausibility gates acted: images where a vetoed class lost probability (per class),
+    and images they *overruled*, whose estimator's top class before the gates was a vetoed one."""
+    by_class: Counter[str] = Counter()
+    overruled = 0
+    for row in rows:
+        gated = {k: float(v) for k, v in json.loads(row.get("gated") or "{}").items()}
+        if not gated:
+            continue
+        by_class.update(gated.keys())
+        raw = {k: float(v) for k, v in json.loads(row.get("probabilities") or "{}").items()}
+        for name, moved in gated.items():
+            raw[name] = raw.get(name, 0.0) + moved
+        if "clean" in raw:
+            raw["clean"] -= sum(gated.values())
+        if raw and max(raw, key=lambda k: (raw[k], k)) in gated:
+            overruled += 1
+    return {"overruled": overruled, "by_class": dict(sorted(by_class.items(), key=lambda kv: (-kv[1], kv[0])))}
 
 
 def _problem(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -128,6 +149,13 @@ def render_report_markdown(summary: Mapping[str, Any]) -> str:
         lines += [f"| {_cell(k)} | {v:.3f} |" for k, v in mix.items()]
     else:
         lines.append("No image reached the estimator.")
+    gates = summary.get("plausibility_gates") or {}
+    if gates.get("by_class"):
+        lines += ["", "## Plausibility gates", "",
+                  ("Images whose estimator's top class was physically implausible and was overruled: "
+                   f"{gates.get('overruled', 0)}."), "",
+                  "| vetoed class | images |", "|---|---:|"]
+        lines += [f"| {_cell(k)} | {n} |" for k, n in gates["by_class"].items()]
     for title, key in (("Failures", "failures"), ("Quarantined (bad input)", "quarantined")):
         entries = summary.get(key) or []
         lines += ["", f"## {title} ({len(entries)})", ""]

@@ -42,13 +42,13 @@ SUITE = {
 }
 
 
-def pinned_bundle(source: Path, dst: Path, logits: list[float], perturb: float = 0.0) -> Path:
+def pinned_bundle(source: Path, dst: Path, logits: list[float], perturb: float = 0.0, gates: bool = False) -> Path:
     """A copy of ``source`` whose estimator always returns softmax(``logits``) (clean, noise, blur).
 
-    The plausibility gates are off: these tests pin the probabilities (the gates have their own tests).
+    The plausibility gates are off unless ``gates``: these tests pin the probabilities.
     """
     model = load_bundle(source)
-    model.estimator.config.plausibility = PlausibilityConfig(enabled=False)
+    model.estimator.config.plausibility = PlausibilityConfig(enabled=gates)
     with torch.no_grad():
         model.estimator.output_layer.weight.zero_()
         model.estimator.output_layer.bias.copy_(torch.tensor(logits))
@@ -78,6 +78,7 @@ def setup(mlflow_store, micro_bundle_dir: Path, tmp_path_factory: pytest.TempPat
         "clean": pinned_bundle(micro_bundle_dir, root / "b-clean", [20.0, 0.0, 0.0]),          # p_clean ~ 1
         "leaning": pinned_bundle(micro_bundle_dir, root / "b-leaning", [1.0, 0.6, 0.2]),       # clean wins at ~0.46
         "uncertain": pinned_bundle(micro_bundle_dir, root / "b-uncertain", [0.0, 1.0, 0.5]),   # noise wins at ~0.51
+        "gated": pinned_bundle(micro_bundle_dir, root / "b-gated", [0.0, 1.0, 0.5], gates=True),  # noise vetoed
     }
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster:
         yield {"root": root, "src": src, "pipeline": str(pipeline), "restore": str(root / "restore.yaml"),
@@ -133,6 +134,28 @@ def test_an_image_the_estimator_calls_degraded_is_restored_with_its_clean_share_
         # network's own output, shrunk by (1 - p_clean)
         bare = Restorer(load_bundle(setup["bundles"]["uncertain"]), "noise", FAST["tile"], FAST["overlap"])
         assert psnr(expected.rgb, source) >= psnr(bare(source).rgb, source) - 0.5
+
+
+def test_the_noise_gate_overrules_the_estimator_on_clean_photos_and_the_manifest_says_so(
+    prefect_harness: None, setup: dict
+):
+    summary, rows, out = _run(setup, "gated", "dst-gated")
+    noise = float(torch.tensor([0.0, 1.0, 0.5]).softmax(0)[1])  # what the estimator said before the gate
+    smooth = {"people/coffee.png", "chelsea.png"}  # robust noise level 1.8 and 3.9 (8-bit): below the 5.5 bar
+    for key, row in rows.items():
+        gated, probs = json.loads(row["gated"]), json.loads(row["probabilities"])
+        if key in smooth:
+            assert set(gated) == {"noise"} and gated["noise"] == pytest.approx(noise, abs=1e-4)
+            assert probs["noise"] == 0.0 and row["action"] == "passed_through_clean"
+            assert (out / key).read_bytes() == (setup["src"] / key).read_bytes()
+        else:  # the astronaut crop's texture reads 5.6-6.1: noise stays plausible, the estimator decides
+            assert gated == {} and row["action"] == "restored" and probs["noise"] > 0.5
+    assert summary["plausibility_gates"] == {"overruled": len(smooth), "by_class": {"noise": len(smooth)}}
+    report = (out / "_abair" / "report.md").read_text()
+    assert f"was physically implausible and was overruled: {len(smooth)}." in report
+    # without the gates the same estimator restores them (the "uncertain" bundle's rows carry no gate)
+    _, plain, _ = _run(setup, "uncertain", "dst-ungated")
+    assert all(r["gated"] == "{}" and r["action"] == "restored" for r in plain.values())
 
 
 def test_min_confidence_passes_uncertain_images_through_and_flags_them(prefect_harness: None, setup: dict):

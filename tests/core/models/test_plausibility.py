@@ -1,4 +1,4 @@
-"""Plausibility gates: a class whose physical signature is absent gets probability 0, the rest renormalised."""
+"""Plausibility gates: a class whose physical signature is absent gets probability 0; its share moves to clean."""
 
 from __future__ import annotations
 
@@ -94,6 +94,22 @@ def test_predict_proba_applies_the_gates(estimator: DegradationEstimator) -> Non
     want[:, 0] += off[:, low_light] + off[:, noise]
     want[:, [low_light, noise]] = 0
     torch.testing.assert_close(on, want)
+
+
+def test_predict_proba_gated_reports_what_each_gate_moved(estimator: DegradationEstimator) -> None:
+    x = torch.cat([_tensor(_photo()), _tensor(_photo("chelsea"))])
+    with torch.no_grad():
+        probs, moved = estimator.predict_proba_gated(x)
+        torch.testing.assert_close(probs, estimator.predict_proba(x))
+        estimator.config.plausibility = PlausibilityConfig(enabled=False)
+        try:
+            off = estimator.predict_proba(x)
+        finally:
+            estimator.config.plausibility = PlausibilityConfig()
+    gated = [CLASSES.index("noise"), CLASSES.index("low_light")]
+    torch.testing.assert_close(moved[:, gated], off[:, gated])  # the estimator's own numbers, before the gates
+    assert torch.all(moved[:, [i for i in range(len(CLASSES)) if i not in gated]] == 0)
+    torch.testing.assert_close(probs[:, 0], off[:, 0] + moved.sum(dim=1))
 
 
 def test_estimator_files_keep_their_bars_and_old_files_load_with_the_gates_off(

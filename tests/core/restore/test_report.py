@@ -59,6 +59,20 @@ def test_markdown_report_lists_counts_mix_and_failures():
     assert "25.00%" in md
 
 
+def test_gate_summary_counts_vetoes_and_the_images_they_overruled():
+    overruled = make_row("x.png", "ok", action="passed_through_clean",  # before the gate: noise 0.7 won
+                         probabilities=json.dumps({"clean": 0.9, "noise": 0.0, "blur": 0.1}),
+                         gated=json.dumps({"noise": 0.7}))
+    nudged = make_row("y.png", "ok", action="restored",  # before the gate: blur 0.6 won anyway
+                      probabilities=json.dumps({"clean": 0.4, "noise": 0.0, "blur": 0.6}),
+                      gated=json.dumps({"noise": 0.2}))
+    s = summarize([overruled, nudged, *rows()], wall_seconds=1.0)
+    assert s["plausibility_gates"] == {"overruled": 1, "by_class": {"noise": 2}}
+    md = render_report_markdown(s)
+    assert "## Plausibility gates" in md and "was overruled: 1." in md and "| noise | 2 |" in md
+    assert "## Plausibility gates" not in render_report_markdown(summarize(rows(), wall_seconds=1.0))
+
+
 def test_run_failed_threshold_excludes_bad_input():
     failing = summarize(rows(), 1.0)  # 25 % failed
     assert run_failed(failing, 0.05) and not run_failed(failing, 0.25) and not run_failed(failing, 0.5)
