@@ -26,6 +26,7 @@ from abair_core.components import (
 )
 from abair_core.inference import restore_tiled
 from abair_core.models.abair import ABAIR
+from abair_core.models.clean_prior import apply_clean_weight
 from abair_core.models.lora import AdapterConfig, lora_modules, merge_adapters, unmerge_adapters
 from abair_core.restore.chunk import RestoreOutput
 
@@ -104,9 +105,10 @@ class Restorer:
     """
 
     def __init__(self, model: ABAIR, mode: str = "sw", tile: int = 512, overlap: int = 32,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", clean_weight: float = 1.0) -> None:
         self.model = model.eval()
         self.mode = mode
+        self.clean_weight = float(clean_weight)
         self.tile = tile
         self.overlap = overlap
         self.device = torch.device(device)
@@ -118,9 +120,10 @@ class Restorer:
         return self._estimate(x)[0]
 
     def _estimate(self, x: torch.Tensor) -> tuple[dict[str, float], dict[str, float], torch.Tensor]:
-        """Probabilities, what the plausibility gates moved to ``clean`` (classes that lost at least
-        0.005), and the probability row on the model's device."""
+        """Probabilities (after the gates and the archive's ``clean_weight``), what the plausibility gates
+        moved to ``clean`` (classes that lost at least 0.005), and the probability row on the model's device."""
         probs, moved = self.model.estimator.predict_proba_gated(x.to(self.device))
+        probs = apply_clean_weight(probs, self.clean_weight)
         names = self.model.class_names
         probabilities = {name: float(p) for name, p in zip(names, probs[0].float().cpu())}
         gated = {name: round(float(m), 4) for name, m in zip(names, moved[0].float().cpu()) if float(m) >= 0.005}

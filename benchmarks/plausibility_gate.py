@@ -177,8 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         (f"Model: `{args.model}` ({model.backbone.config.preset}, adapters {', '.join(model.adapter_names)}). "
         f"Suite `{args.suite}` ({len(photos)} photos, {suite.crops_per_image} crop(s) x {len(suite.seeds)} "
         f"seed(s)). Gates on: low light above highlights {on.low_light_max_highlights}, noise below sigma "
-        f"{on.noise_min_sigma}, blur above sharpness {on.blur_max_sharpness}. Command: `python benchmarks/plausibility_gate.py --model {args.model} --suite "
-        f"{args.suite}{' --images ' + args.images if args.images else ''}`. {dt.date.today()}, {seconds:.0f} s."),
+        f"{on.noise_min_sigma}, blur above sharpness {on.blur_max_sharpness}, haze below dark channel "
+        f"{on.haze_min_dark_channel}. Command: `python benchmarks/plausibility_gate.py --model {args.model} --suite "
+        f"{args.suite}{' --images ' + args.images if args.images else ''}"
+        f"{' --set ' + ' '.join(args.set) if args.set else ''}`. {dt.date.today()}, {seconds:.0f} s."),
         "", ("PSNR (dB); clean rows capped at 100 dB (identical output). 'gated': inputs whose probabilities "
         "the gates changed (top class, or any probability by more than 0.01)."), "", table(rows), "", clean_worst(rows), "",
         f"Inputs whose SW output moved by more than 0.05 dB ({len(moved)}):", "", *(moved or ["- none"]), ""])

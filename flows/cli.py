@@ -54,7 +54,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         summary = restore_archive(
             src=args.src, dst=args.dst, model=args.model, mode=args.mode, include=args.include,
             pipeline=args.pipeline, restore_config=args.restore_config, min_confidence=args.min_confidence,
-            reprocess_on_new_model=args.reprocess_on_new_model,
+            reprocess_on_new_model=args.reprocess_on_new_model, clean_weight=args.clean_weight,
         )
     except RestoreRunFailed as exc:
         print(f"restore failed: {exc}", file=sys.stderr)
@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restore-config", default=None, help="configs/restore/<name>.yaml")
     p.add_argument("--min-confidence", type=float, default=None,
                    help="pass images through unchanged (flagged for review) below this estimator confidence")
+    p.add_argument("--clean-weight", type=float, default=None,
+                   help="the archive's prior on clean: scale the odds of 'clean' (1 = as trained; 3 = mostly clean)")
     p.add_argument("--reprocess-on-new-model", action="store_true",
                    help="redo outputs made by another model version")
     p.set_defaults(func=cmd_restore)

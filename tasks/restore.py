@@ -53,7 +53,7 @@ __all__ = [
 DEFAULT_RESTORE_CONFIG = PROJECT_ROOT / "configs" / "restore" / "default.yaml"
 LOCAL_PROTOCOLS = ("", "file", "local")
 
-#: Restorers built in this process, keyed by (bundle dir, mode, tile, overlap, thread id).
+#: Restorers built in this process, keyed by (bundle dir, mode, tile, overlap, clean weight, thread id).
 _RESTORERS: dict[tuple[Any, ...], Any] = {}
 _RESTORERS_LOCK = threading.Lock()
 #: How many times this process loaded a model, per bundle directory (tests and benchmarks read it).
@@ -66,12 +66,13 @@ def load_restore_settings(
     include: str | None = None,
     min_confidence: float | None = None,
     reprocess_on_new_model: bool | None = None,
+    clean_weight: float | None = None,
 ) -> RestoreSettings:
     """The run's settings: the YAML (default ``configs/restore/default.yaml``) with non-None overrides."""
     path = Path(restore_config) if restore_config is not None else DEFAULT_RESTORE_CONFIG
     settings = load_config(path, RestoreSettings)
     overrides = {"mode": mode, "include": include, "min_confidence": min_confidence,
-                 "reprocess_on_new_model": reprocess_on_new_model}
+                 "reprocess_on_new_model": reprocess_on_new_model, "clean_weight": clean_weight}
     return RestoreSettings.model_validate(
         {**settings.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
     )
@@ -107,7 +108,8 @@ def cached_restorer(model: Mapping[str, str], settings: RestoreSettings) -> Any:
     cluster) the concrete ``models:/abair/<version>`` is downloaded here, once, with the MLflow settings of
     the worker's environment.
     """
-    key = (model["bundle_dir"], settings.mode, settings.tile, settings.overlap, threading.get_ident())
+    key = (model["bundle_dir"], settings.mode, settings.tile, settings.overlap, settings.clean_weight,
+           threading.get_ident())
     with _RESTORERS_LOCK:
         restorer = _RESTORERS.get(key)
     if restorer is not None:
@@ -123,7 +125,7 @@ def cached_restorer(model: Mapping[str, str], settings: RestoreSettings) -> Any:
         bundle_dir = resolve_model(model["uri"]).bundle_dir
     device = "cuda" if torch.cuda.is_available() else "cpu"
     restorer = Restorer(load_bundle(bundle_dir, device=device), settings.mode, settings.tile, settings.overlap,
-                        device=device)
+                        device=device, clean_weight=settings.clean_weight)
     with _RESTORERS_LOCK:
         MODEL_LOADS[model["bundle_dir"]] += 1
         return _RESTORERS.setdefault(key, restorer)

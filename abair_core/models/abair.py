@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from abair_core.models.backbone import RestormerBackbone
+from abair_core.models.clean_prior import apply_clean_weight
 from abair_core.models.estimator import DegradationEstimator
 from abair_core.models.lora import adapter_names as present_adapters
 from abair_core.models.lora import blend, merge_adapters, unmerge_adapters
@@ -74,7 +75,7 @@ class ABAIR(nn.Module):
         return w.expand(n, k)
 
     def _plan(
-        self, x: torch.Tensor, mode: str, oracle_weights: OracleWeights | None
+        self, x: torch.Tensor, mode: str, oracle_weights: OracleWeights | None, clean_weight: float = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Adapter weights (N, K_adapters) and the identity-path weight p_clean (N,) or None."""
         n, k = x.shape[0], len(self.adapter_names)
@@ -88,7 +89,8 @@ class ABAIR(nn.Module):
             raise ValueError(
                 f"unknown restore mode {mode!r} (allowed: {', '.join([*RESTORE_MODES, *self.adapter_names])})"
             )
-        return self.plan_from_probabilities(self.estimator.predict_proba(x).to(x.dtype), mode)
+        probs = apply_clean_weight(self.estimator.predict_proba(x).to(x.dtype), clean_weight)
+        return self.plan_from_probabilities(probs, mode)
 
     def plan_from_probabilities(self, probs: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Blind (``sw``/``oh``) adapter weights (N, K_adapters) and identity weight p_clean (N,) from the
@@ -125,17 +127,20 @@ class ABAIR(nn.Module):
         mode: str = "sw",
         oracle_weights: OracleWeights | None = None,
         merge: bool = True,
+        clean_weight: float = 1.0,
     ) -> torch.Tensor:
         """Restore x (N, 3, H, W) in [0, 1], blindly (``sw``/``oh``) or with known weights; clamped to [0, 1].
 
         The ``clean`` class drives an identity path, so clean inputs are not harmed (do-no-harm: a
         restoration network always alters an image a little, and an archive holds many clean photos):
         ``sw`` returns x unchanged when ``clean`` is the arg-max, else ``p_clean * x + (1 - p_clean) *
-        model(x)``; ``oh`` returns x unchanged when ``clean`` is the arg-max. ``oracle`` and a named adapter never take the identity path.
+        model(x)``; ``oh`` returns x unchanged when ``clean`` is the arg-max. ``oracle`` and a named adapter
+        never take the identity path. ``clean_weight`` is the archive's prior on clean (blind modes only;
+        :mod:`abair_core.models.clean_prior`).
         With ``merge`` and one weight row shared by every sample that needs the network (e.g. N=1),
         the adapters are folded into the weights for the pass (the bare backbone's cost) and unfolded.
         """
-        weights, p_clean = self._plan(x, mode, oracle_weights)
+        weights, p_clean = self._plan(x, mode, oracle_weights, clean_weight)
         if p_clean is None:
             p_clean = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         needs_model = p_clean < 1.0

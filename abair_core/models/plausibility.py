@@ -31,6 +31,7 @@ __all__ = ["PlausibilityConfig", "apply_plausibility", "implausible_classes"]
 _Q99 = STATISTIC_NAMES.index("luma_q99")
 _LOG_NOISE = STATISTIC_NAMES.index("log_noise_luma")
 _SHARPNESS = STATISTIC_NAMES.index("laplacian_to_gradient")
+_DARK_CHANNEL = STATISTIC_NAMES.index("dark_channel")
 
 
 class PlausibilityConfig(StrictConfig):
@@ -48,6 +49,10 @@ class PlausibilityConfig(StrictConfig):
     blur_max_sharpness: float | None = Field(
         None, description="blur is implausible when the median over crops of log(laplacian / gradient) is above "
         "this (noise-like fine detail that a blur removes); null: no blur gate")
+    haze_min_dark_channel: float | None = Field(
+        None, ge=0.0, le=1.0, description="haze is implausible when the darkest crop's mean dark channel (minimum "
+        "over colours and a 7x7 window) is below this: haze adds airlight A(1 - t) to every pixel, so a crop "
+        "with true blacks in it is not hazy; null: no haze gate")
 
 
 def implausible_classes(crops: torch.Tensor, n: int, class_names: Sequence[str],
@@ -66,6 +71,9 @@ def implausible_classes(crops: torch.Tensor, n: int, class_names: Sequence[str],
     if "blur" in class_names and config.blur_max_sharpness is not None:
         sharpness = stats[:, :, _SHARPNESS].median(dim=1).values
         mask[:, class_names.index("blur")] = sharpness > config.blur_max_sharpness
+    if "haze" in class_names and config.haze_min_dark_channel is not None:
+        darkest = stats[:, :, _DARK_CHANNEL].amin(dim=1)
+        mask[:, class_names.index("haze")] = darkest < config.haze_min_dark_channel
     return mask
 
 

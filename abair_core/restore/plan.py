@@ -71,6 +71,9 @@ class RestoreSettings(StrictConfig):
     min_confidence: float = Field(
         0.0, ge=0.0, le=1.0, description="Below this top estimator probability the source is copied unchanged."
     )
+    clean_weight: float = Field(
+        1.0, gt=0.0, le=1000.0, description="The archive's prior on clean: scales the odds of the estimator's "
+        "clean class (1 = as trained; 3 = mostly clean archive, three times the evidence needed to restore).")
     tile: int = Field(512, ge=16, description="Tile side for restoring large images with bounded memory.")
     overlap: int = Field(32, ge=0, description="Overlap between neighbouring tiles, blended smoothly.")
     max_failure_rate: float = Field(
@@ -82,12 +85,16 @@ class RestoreSettings(StrictConfig):
 
 
 #: Fields of :class:`RestoreSettings` that change the bytes of an output.
-PIXEL_FIELDS: tuple[str, ...] = ("mode", "tile", "overlap", "jpeg_quality", "min_confidence")
+PIXEL_FIELDS: tuple[str, ...] = ("mode", "tile", "overlap", "jpeg_quality", "min_confidence", "clean_weight")
+#: Pixel fields added later: they enter the hash only when set away from their default, so the hash of an
+#: archive restored before they existed (with their default behaviour) stays the same and nothing is redone.
+_LATER_PIXEL_DEFAULTS: dict[str, object] = {"clean_weight": 1.0}
 
 
 def settings_hash(settings: RestoreSettings) -> str:
     """SHA-256 (hex) of the settings that change output pixels; other knobs never force a redo."""
-    payload = {name: getattr(settings, name) for name in PIXEL_FIELDS}
+    payload = {name: getattr(settings, name) for name in PIXEL_FIELDS
+               if name not in _LATER_PIXEL_DEFAULTS or getattr(settings, name) != _LATER_PIXEL_DEFAULTS[name]}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
 

@@ -83,3 +83,19 @@ def test_estimator_files_from_before_the_statistics_branch_still_load(tmp_path):
     assert not loaded.config.statistics and not loaded.training
     x = torch.rand(1, 3, 64, 64)
     torch.testing.assert_close(loaded.predict_proba(x), legacy.predict_proba(x))
+
+
+def test_restorer_blind_modes_equal_model_restore_with_the_same_clean_weight():
+    """The batch Restorer (estimator run once, plan from its probabilities) matches ABAIR.restore, with and
+    without the archive's prior on clean; a large prior passes the image through untouched."""
+    model = trained_like_model()
+    rgb = data.chelsea()[:64, :64].astype(np.float32) / 255.0
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+    for mode in ("sw", "oh"):
+        out = Restorer(model, mode=mode, tile=256, clean_weight=0.01).restore_array(rgb)
+        assert out.action == "restored" and out.probabilities["clean"] < 0.05
+        expected = model.restore(x, mode, clean_weight=0.01)[0].permute(1, 2, 0).numpy()
+        np.testing.assert_allclose(out.rgb, expected, atol=1e-5)
+        passed = Restorer(model, mode=mode, tile=256, clean_weight=1000.0).restore_array(rgb)
+        assert passed.action == "passed_through_clean" and np.array_equal(passed.rgb, rgb)
+        assert torch.equal(model.restore(x, mode, clean_weight=1000.0), x)

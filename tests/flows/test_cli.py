@@ -22,6 +22,8 @@ def test_documented_commands_parse(argv):
 def test_restore_defaults_to_the_champion_in_sw_mode():
     args = build_parser().parse_args(["restore", "a", "b"])
     assert args.model == "models:/abair@champion" and args.mode == "sw"
+    assert args.clean_weight is None  # the restore config's value (1 = as trained) unless given
+    assert build_parser().parse_args(["restore", "a", "b", "--clean-weight", "3"]).clean_weight == 3.0
 
 
 def test_models_list_on_an_empty_registry(mlflow_store, tmp_path, capsys, monkeypatch):

@@ -158,6 +158,19 @@ def test_the_noise_gate_overrules_the_estimator_on_clean_photos_and_the_manifest
     assert all(r["gated"] == "{}" and r["action"] == "restored" for r in plain.values())
 
 
+def test_an_archive_prior_on_clean_passes_the_uncertain_images_through(prefect_harness: None, setup: dict):
+    """clean_weight 5: the estimator's 0.19 clean against 0.51 noise becomes 0.54 clean: passed through."""
+    summary, rows, out = _run(setup, "uncertain", "dst-prior", clean_weight=5.0)
+    raw = torch.tensor([0.0, 1.0, 0.5]).softmax(0)
+    clean = float(5 * raw[0] / (5 * raw[0] + raw[1] + raw[2]))
+    assert summary["by_action"]["passed_through_clean"] == len(CLEAN_PHOTOS)
+    for key, row in rows.items():
+        probs = json.loads(row["probabilities"])
+        assert probs["clean"] == pytest.approx(clean, abs=1e-4) and row["top_class"] == "clean"
+        assert probs["noise"] / probs["blur"] == pytest.approx(float(raw[1] / raw[2]), rel=1e-4)
+        assert (out / key).read_bytes() == (setup["src"] / key).read_bytes()
+
+
 def test_min_confidence_passes_uncertain_images_through_and_flags_them(prefect_harness: None, setup: dict):
     summary, rows, out = _run(setup, "uncertain", "dst-review", min_confidence=0.99)
     assert summary["by_action"]["low_confidence"] == len(CLEAN_PHOTOS) and summary["by_action"]["restored"] == 0

@@ -65,6 +65,16 @@ def test_blur_gate_runs_only_when_given_a_bar() -> None:
     assert not _mask(blurred, PlausibilityConfig(blur_max_sharpness=0.85))["blur"]
 
 
+def test_haze_gate_needs_a_bar_and_keeps_training_strength_haze_plausible() -> None:
+    photo = _photo("coffee")  # dark cup and saucer shadows: true blacks, so no airlight veil
+    bar = PlausibilityConfig(haze_min_dark_channel=0.1)
+    assert not _mask(photo)["haze"]  # off unless a bar is given
+    assert _mask(photo, bar)["haze"]
+    for t_mean, airlight in ((0.8, 0.7), (0.5, 0.85), (0.3, 1.0)):  # the training range's weakest corner first
+        hazy = _degraded(photo, {"type": "haze", "t_mean": t_mean, "airlight": airlight})
+        assert not _mask(hazy, bar)["haze"], (t_mean, airlight)
+
+
 def test_disabled_gates_gate_nothing() -> None:
     assert not any(_mask(_photo(), PlausibilityConfig(enabled=False)).values())
 

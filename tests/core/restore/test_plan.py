@@ -56,6 +56,19 @@ def test_settings_hash_covers_pixel_fields_only():
     assert len(base) == 64
 
 
+def test_clean_weight_enters_the_hash_only_away_from_its_default():
+    """An archive restored before ``clean_weight`` existed keeps its hash, so upgrading redoes nothing."""
+    import hashlib
+    import json
+
+    settings = RestoreSettings()
+    before = {name: getattr(settings, name) for name in ("mode", "tile", "overlap", "jpeg_quality", "min_confidence")}
+    assert settings_hash(settings) == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
+    assert settings_hash(RestoreSettings(clean_weight=3.0)) != settings_hash(settings)
+    with pytest.raises(ConfigError, match="clean_weight"):
+        validate_config({"clean_weight": 0}, RestoreSettings)
+
+
 def test_chunks_cover_every_new_key_once_in_order():
     listing = [info(f"img{i:02d}.png") for i in (4, 0, 3, 1, 2)]
     plan = plan_from_listing(listing, SETTINGS, "1", None, "run-a")

@@ -1,0 +1,152 @@
+"""One model under several archive priors on clean (``clean_weight``): what each costs known tasks and buys
+clean and mild inputs.
+
+Usage: ``python benchmarks/clean_weight_sweep.py --model BUNDLE_OR_MODELS_URI --suite configs/benchmark/small.yaml
+[--images DIR] [--weights 1 1.5 2 3 5 10] [--title "demo v1"] [--no-write]``
+
+Every synthesized input of the suite's known, clean and mild groups is restored in the SW and OH modes with
+``ABAIR.restore(..., clean_weight=w)`` (the batch Restorer's behaviour, a test keeps them equal), with the
+bundle's own plausibility gates. Prints one row per weight: the known average (SW, OH) and how many known
+inputs were passed through as clean, the clean row's mean and worst image, and each mild task against its
+input; rewrites the docs/BENCHMARKS.md section "Clean weight: <title>".
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import torch
+from doc_sections import update_section
+from plausibility_gate import bundle_dir, to_array
+
+from abair_core.bundle import load_bundle
+from abair_core.evaluation.images import load_images
+from abair_core.evaluation.runner import degrade_task_input, score_images
+from abair_core.evaluation.suite import load_suite
+from abair_core.models.abair import ABAIR
+from abair_core.models.clean_prior import apply_clean_weight
+
+GROUPS = ("known", "clean", "mild")
+CAP = 100.0  # an untouched output scores infinity; the evaluation tables cap it at 100 dB too
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="bundle directory or models:/ URI")
+    parser.add_argument("--suite", default="configs/benchmark/small.yaml")
+    parser.add_argument("--images", default=None, help="photo folder URI when the suite names none")
+    parser.add_argument("--weights", nargs="+", type=float, default=[1.0, 1.5, 2.0, 3.0, 5.0, 10.0])
+    parser.add_argument("--title", default=None, help="section title suffix (default: the suite's name)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    return parser.parse_args(argv)
+
+
+def psnr(output: torch.Tensor, clean: Any) -> float:
+    return min(score_images(to_array(output), clean)["psnr"], CAP)
+
+
+@torch.no_grad()
+def measure(model: ABAIR, suite: Any, photos: dict[str, Any], weights: list[float]) -> list[dict[str, Any]]:
+    """One row per (input, weight): group, task, input PSNR, SW and OH PSNR, whether clean won."""
+    rows = []
+    for group, task in suite.tasks():
+        if group not in GROUPS or task.paired is not None:
+            continue
+        for key, photo in photos.items():
+            for seed in suite.seeds:
+                for c in range(suite.crops_per_image):
+                    degraded, clean = degrade_task_input(suite, task, key, photo, seed, c)
+                    x = torch.from_numpy(degraded).permute(2, 0, 1)[None].float()
+                    probs = model.estimator.predict_proba(x)
+                    for w in weights:
+                        rows.append({
+                            "group": group, "task": task.id, "weight": w, "image": key, "seed": seed, "crop": c,
+                            "input": min(score_images(degraded, clean)["psnr"], CAP),
+                            "sw": psnr(model.restore(x, "sw", clean_weight=w), clean),
+                            "oh": psnr(model.restore(x, "oh", clean_weight=w), clean),
+                            "clean_top": int(apply_clean_weight(probs, w)[0].argmax()) == 0,
+                        })
+    return rows
+
+
+def _task_means(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
+    per_task: dict[str, list[float]] = {}
+    for r in rows:
+        per_task.setdefault(r["task"], []).append(r[key])
+    return {t: statistics.fmean(v) for t, v in per_task.items()}
+
+
+def summarize(rows: list[dict[str, Any]], weights: list[float]) -> list[dict[str, Any]]:
+    """Per weight: known averages (mean of task means), known passed through, clean mean/worst, mild - input."""
+    out = []
+    for w in weights:
+        sel = [r for r in rows if r["weight"] == w]
+        known = [r for r in sel if r["group"] == "known"]
+        clean = [r for r in sel if r["task"] == "clean"]
+        mild = [r for r in sel if r["group"] == "mild"]
+        line: dict[str, Any] = {"weight": w}
+        if known:
+            line["known_sw"] = statistics.fmean(_task_means(known, "sw").values())
+            line["known_oh"] = statistics.fmean(_task_means(known, "oh").values())
+            line["known_passed"] = f"{sum(r['clean_top'] for r in known)}/{len(known)}"
+        if clean:
+            line["clean_mean"] = statistics.fmean(r["sw"] for r in clean)
+            line["clean_worst"] = min(r["sw"] for r in clean)
+        gains = _task_means(mild, "sw")
+        inputs = _task_means(mild, "input")
+        line["mild"] = {t: gains[t] - inputs[t] for t in gains}
+        out.append(line)
+    return out
+
+
+def table(summary: list[dict[str, Any]]) -> str:
+    mild_tasks = list(summary[0]["mild"]) if summary else []
+    head = ["clean_weight", "known SW", "known OH", "known passed as clean", "clean SW mean", "clean SW worst",
+            *(f"{t} SW - input" for t in mild_tasks)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
+    for s in summary:
+        cells = [f"{s['weight']:g}", f"{s.get('known_sw', float('nan')):.2f}", f"{s.get('known_oh', float('nan')):.2f}",
+                 s.get("known_passed", "-"), f"{s.get('clean_mean', float('nan')):.2f}",
+                 f"{s.get('clean_worst', float('nan')):.2f}", *(f"{s['mild'][t]:+.2f}" for t in mild_tasks)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    model = load_bundle(bundle_dir(args.model))
+    suite = load_suite(args.suite).with_images(args.images)
+    photos = load_images(suite.images, suite.include, suite.files, suite.max_images, suite.max_pixels, None)
+    began = time.perf_counter()
+    rows = measure(model, suite, photos, args.weights)
+    seconds = time.perf_counter() - began
+    gates = model.estimator.config.plausibility
+    command = (f"python benchmarks/clean_weight_sweep.py --model {args.model} --suite {args.suite}"
+               f"{' --images ' + args.images if args.images else ''} --weights {' '.join(f'{w:g}' for w in args.weights)}")
+    body = "\n".join([
+        (f"Model: `{args.model}` ({model.backbone.config.preset}, adapters {', '.join(model.adapter_names)}; "
+         f"plausibility gates {'on' if gates.enabled else 'off'}). Suite `{args.suite}` ({len(photos)} photos, "
+         f"{suite.crops_per_image} crop(s) x {len(suite.seeds)} seed(s)). Command: `{command}`. "
+         f"{dt.date.today()}, {seconds:.0f} s."),
+        "", ("PSNR (dB, RGB), clean capped at 100 dB; known averages are means of the task means; 'passed as "
+             "clean': known inputs whose top class became clean (returned untouched)."), "",
+        table(summarize(rows, args.weights)), ""])
+    print(body)
+    if not args.no_write:
+        update_section(ROOT / "docs" / "BENCHMARKS.md", f"Clean weight: {args.title or suite.name}", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""benchmarks/clean_weight_sweep.py on the micro-bundle: a larger prior on clean passes more inputs through."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from PIL import Image
+from skimage import data
+
+from abair_core.config import PROJECT_ROOT
+
+SUITE = {
+    "name": "sweep", "images": None, "max_images": 2, "crop": 48, "seeds": [0],
+    "groups": {
+        "known": [{"id": "noise_s25", "degradation": {"type": "noise", "sigma": 25}}],
+        "clean": [{"id": "clean"}],
+        "mild": [{"id": "noise_s5", "degradation": {"type": "noise", "sigma": 5}, "label": "clean"}],
+    },
+}
+
+
+def _bundle(directory: Path) -> Path:
+    """A tiny ABAIR (noise and blur adapters) saved as a bundle: the sweep only needs its mechanics."""
+    from abair_core.bundle import save_bundle
+    from abair_core.components import class_names_for
+    from abair_core.models import AdapterConfig, EstimatorConfig, build_abair
+
+    torch.manual_seed(0)
+    names = ["noise", "blur"]
+    save_bundle(build_abair("tiny", AdapterConfig(), EstimatorConfig(), names, class_names_for(names)), directory)
+    return directory
+
+
+def test_sweep_rows_follow_the_weight(load_script, tmp_path: Path, capsys) -> None:
+    script = load_script("clean_weight_sweep")
+    micro_bundle_dir = _bundle(tmp_path / "bundle")
+    holdout = tmp_path / "holdout"
+    holdout.mkdir()
+    for name in ("astronaut", "chelsea"):
+        Image.fromarray(np.ascontiguousarray(getattr(data, name)()[:96, :96])).save(holdout / f"{name}.png")
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(yaml.safe_dump({**SUITE, "images": holdout.as_uri()}))
+    assert script.main(["--model", str(micro_bundle_dir), "--suite", str(suite), "--weights", "0.001", "1000",
+                        "--no-write"]) == 0
+    printed = capsys.readouterr().out
+    rows = [line for line in printed.splitlines() if line.startswith(("| 0.001 ", "| 1000 "))]
+    low, high = (row.split("|")[1:-1] for row in rows)
+    assert low[3].strip() == "0/2" and high[3].strip() == "2/2"  # known inputs passed as clean
+    assert float(high[4]) == 100.0 and float(high[5]) == 100.0  # clean returned untouched
+    assert float(high[6]) == 0.0  # the mild input returned as it came: no worse than its input
+    assert "Command: `python benchmarks/clean_weight_sweep.py" in printed and str(PROJECT_ROOT) not in printed
