@@ -32,10 +32,11 @@ from plausibility_gate import bundle_dir, to_array
 
 from abair_core.bundle import load_bundle
 from abair_core.evaluation.images import load_images
-from abair_core.evaluation.runner import degrade_task_input, score_images
+from abair_core.evaluation.runner import score_images, task_inputs
 from abair_core.evaluation.suite import load_suite
 from abair_core.models.abair import ABAIR
 from abair_core.models.clean_prior import apply_clean_weight
+from tasks.sample_photos import resolve_photo_source
 
 GROUPS = ("known", "clean", "mild")
 CAP = 100.0  # an untouched output scores infinity; the evaluation tables cap it at 100 dB too
@@ -63,20 +64,17 @@ def measure(model: ABAIR, suite: Any, photos: dict[str, Any], weights: list[floa
     for group, task in suite.tasks():
         if group not in GROUPS or task.paired is not None:
             continue
-        for key, photo in photos.items():
-            for seed in suite.seeds:
-                for c in range(suite.crops_per_image):
-                    degraded, clean = degrade_task_input(suite, task, key, photo, seed, c)
-                    x = torch.from_numpy(degraded).permute(2, 0, 1)[None].float()
-                    probs = model.estimator.predict_proba(x)
-                    for w in weights:
-                        rows.append({
-                            "group": group, "task": task.id, "weight": w, "image": key, "seed": seed, "crop": c,
-                            "input": min(score_images(degraded, clean)["psnr"], CAP),
-                            "sw": psnr(model.restore(x, "sw", clean_weight=w), clean),
-                            "oh": psnr(model.restore(x, "oh", clean_weight=w), clean),
-                            "clean_top": int(apply_clean_weight(probs, w)[0].argmax()) == 0,
-                        })
+        for key, seed, c, degraded, clean in task_inputs(suite, task, photos):
+            x = torch.from_numpy(degraded).permute(2, 0, 1)[None].float()
+            probs = model.estimator.predict_proba(x)
+            for w in weights:
+                rows.append({
+                    "group": group, "task": task.id, "weight": w, "image": key, "seed": seed, "crop": c,
+                    "input": min(score_images(degraded, clean)["psnr"], CAP),
+                    "sw": psnr(model.restore(x, "sw", clean_weight=w), clean),
+                    "oh": psnr(model.restore(x, "oh", clean_weight=w), clean),
+                    "clean_top": int(apply_clean_weight(probs, w)[0].argmax()) == 0,
+                })
     return rows
 
 
@@ -127,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     model = load_bundle(bundle_dir(args.model))
     suite = load_suite(args.suite).with_images(args.images)
-    photos = load_images(suite.images, suite.include, suite.files, suite.max_images, suite.max_pixels, None)
+    # samples://holdout (the demo suite's bundled photos) is exported under the work folder first
+    source = resolve_photo_source(suite.images, str(ROOT / "abair-work"))
+    photos = load_images(source, suite.include, suite.files, suite.max_images, suite.max_pixels, None)
     began = time.perf_counter()
     rows = measure(model, suite, photos, args.weights)
     seconds = time.perf_counter() - began

@@ -42,7 +42,7 @@ from abair_core.components import class_names_for
 from abair_core.config import load_config
 from abair_core.data.dataset import load_dataset_patches
 from abair_core.evaluation.images import load_images
-from abair_core.evaluation.runner import degrade_task_input
+from abair_core.evaluation.runner import task_inputs
 from abair_core.evaluation.suite import load_suite
 from abair_core.models.estimator import DegradationEstimator
 from abair_core.training.config import TrainConfig
@@ -81,11 +81,8 @@ def suite_inputs(suite_path: str, images_uri: str | None) -> Iterator[tuple[str,
                          files=suite.files)
     for group, task in suite.tasks():
         if group in suite.estimator_groups and task.true_label() is not None:
-            for key, photo in images.items():
-                for seed in suite.seeds:
-                    for c in range(suite.crops_per_image):
-                        degraded, _ = degrade_task_input(suite, task, key, photo, seed, c)
-                        yield task.id, str(task.true_label()), degraded
+            for *_, degraded, _ in task_inputs(suite, task, images):
+                yield task.id, str(task.true_label()), degraded
 
 
 def accuracy(estimator: DegradationEstimator, inputs: list[tuple[str, str, np.ndarray]]) -> dict[str, float]:

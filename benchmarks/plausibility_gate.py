@@ -32,7 +32,7 @@ from doc_sections import update_section
 from abair_core.bundle import load_bundle
 from abair_core.config import load_yaml
 from abair_core.evaluation.images import load_images
-from abair_core.evaluation.runner import degrade_task_input, score_images
+from abair_core.evaluation.runner import score_images, task_inputs
 from abair_core.evaluation.suite import load_suite
 from abair_core.models.abair import ABAIR
 from abair_core.models.plausibility import PlausibilityConfig
@@ -92,26 +92,23 @@ def measure(model: ABAIR, suite: Any, photos: dict[str, Any], groups: list[str],
     for group, task in suite.tasks():
         if group not in groups or task.paired is not None:
             continue
-        for key, photo in photos.items():
-            for seed in suite.seeds:
-                for c in range(suite.crops_per_image):
-                    degraded, clean = degrade_task_input(suite, task, key, photo, seed, c)
-                    x = torch.from_numpy(degraded).permute(2, 0, 1)[None].float()
-                    model.estimator.config.plausibility = off
-                    before = restore_both(model, x)
-                    model.estimator.config.plausibility = on
-                    probs = model.estimator.predict_proba(x)[0]
-                    changed = int(probs.argmax()) != int(before["probs"].argmax()) or not torch.allclose(
-                        probs, before["probs"], atol=0.01)
-                    after = restore_both(model, x) if changed else before
-                    row = {"group": group, "task": task.id, "image": key, "seed": seed, "crop": c,
-                           "gated": changed, "input": score_images(degraded, clean)["psnr"]}
-                    for name, outputs in (("off", before), ("on", after)):
-                        for mode in ("sw", "oh"):
-                            row[f"{mode}_{name}"] = score_images(to_array(outputs[mode]), clean)["psnr"]
-                        top = int(outputs["probs"].argmax())
-                        row[f"top_{name}"] = model.class_names[top]
-                    rows.append(row)
+        for key, seed, c, degraded, clean in task_inputs(suite, task, photos):
+            x = torch.from_numpy(degraded).permute(2, 0, 1)[None].float()
+            model.estimator.config.plausibility = off
+            before = restore_both(model, x)
+            model.estimator.config.plausibility = on
+            probs = model.estimator.predict_proba(x)[0]
+            changed = int(probs.argmax()) != int(before["probs"].argmax()) or not torch.allclose(
+                probs, before["probs"], atol=0.01)
+            after = restore_both(model, x) if changed else before
+            row = {"group": group, "task": task.id, "image": key, "seed": seed, "crop": c,
+                   "gated": changed, "input": score_images(degraded, clean)["psnr"]}
+            for name, outputs in (("off", before), ("on", after)):
+                for mode in ("sw", "oh"):
+                    row[f"{mode}_{name}"] = score_images(to_array(outputs[mode]), clean)["psnr"]
+                top = int(outputs["probs"].argmax())
+                row[f"top_{name}"] = model.class_names[top]
+            rows.append(row)
     model.estimator.config.plausibility = stored
     return rows
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ __all__ = [
     "run_benchmark",
     "save_samples",
     "score_images",
+    "task_inputs",
 ]
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,15 @@ def degrade_task_input(suite: BenchmarkSuite, task: BenchmarkTask, key: str, pho
     return _degrade(task, clean, rng), clean
 
 
+def task_inputs(suite: BenchmarkSuite, task: BenchmarkTask, images: Mapping[str, np.ndarray]
+                ) -> Iterator[tuple[str, int, int, np.ndarray, np.ndarray]]:
+    """(photo key, seed, crop index, degraded, clean) for every input of a synthesized task, in suite order."""
+    for key, photo in images.items():
+        for seed in suite.seeds:
+            for c in range(suite.crops_per_image):
+                yield (key, seed, c, *degrade_task_input(suite, task, key, photo, seed, c))
+
+
 def evaluate_suite(
     model: ABAIR,
     suite: BenchmarkSuite,
@@ -228,11 +238,8 @@ def evaluate_suite(
         else:
             if not images:
                 raise ValueError(f"task {task.id!r} needs clean images (suite images: {suite.images})")
-            for key, photo in images.items():
-                for seed in suite.seeds:
-                    for c in range(suite.crops_per_image):
-                        degraded, clean = degrade_task_input(suite, task, key, photo, seed, c)
-                        scorer.score(group, task, key, seed, c, degraded, clean)
+            for key, seed, c, degraded, clean in task_inputs(suite, task, images):
+                scorer.score(group, task, key, seed, c, degraded, clean)
         if progress is not None:
             progress(task.id, index + 1, len(tasks))
     methods = ["input", "backbone", *baselines, "oh", "sw", "oracle"]
