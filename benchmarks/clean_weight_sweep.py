@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     model = load_bundle(bundle_dir(args.model))
     suite = load_suite(args.suite).with_images(args.images)
+    if suite.images is None:
+        raise SystemExit(f"{args.suite} names no photos: pass --images DIR")
     # samples://holdout (the demo suite's bundled photos) is exported under the work folder first
     source = resolve_photo_source(suite.images, str(ROOT / "abair-work"))
     photos = load_images(source, suite.include, suite.files, suite.max_images, suite.max_pixels, None)

@@ -36,6 +36,7 @@ from abair_core.evaluation.runner import score_images, task_inputs
 from abair_core.evaluation.suite import load_suite
 from abair_core.models.abair import ABAIR
 from abair_core.models.plausibility import PlausibilityConfig
+from tasks.sample_photos import resolve_photo_source
 
 GROUPS = ("known", "unseen", "mixed", "clean", "mild")
 DEFAULT_ESTIMATOR = ROOT / "configs" / "estimator" / "default.yaml"
@@ -162,7 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     directory = bundle_dir(args.model)
     model = load_bundle(directory)
     suite = load_suite(args.suite).with_images(args.images)
-    photos = load_images(suite.images, suite.include, suite.files, suite.max_images, suite.max_pixels, None)
+    if suite.images is None:
+        raise SystemExit(f"{args.suite} names no photos: pass --images DIR")
+    # samples://holdout (the demo suite's bundled photos) is exported under the work folder first
+    source = resolve_photo_source(suite.images, str(ROOT / "abair-work"))
+    photos = load_images(source, suite.include, suite.files, suite.max_images, suite.max_pixels, None)
     began = time.perf_counter()
     overrides = {k: (None if v == "null" else float(v)) for k, v in (item.split("=", 1) for item in args.set)}
     rows = measure(model, suite, photos, args.groups, overrides)
