@@ -28,15 +28,12 @@ if str(ROOT) not in sys.path:
 
 import torch
 from doc_sections import update_section
-from plausibility_gate import bundle_dir, to_array
+from plausibility_gate import bundle_dir, suite_photos, to_array
 
 from abair_core.bundle import load_bundle
-from abair_core.evaluation.images import load_images
 from abair_core.evaluation.runner import score_images, task_inputs
-from abair_core.evaluation.suite import load_suite
 from abair_core.models.abair import ABAIR
 from abair_core.models.clean_prior import apply_clean_weight
-from tasks.sample_photos import resolve_photo_source
 
 GROUPS = ("known", "clean", "mild")
 CAP = 100.0  # an untouched output scores infinity; the evaluation tables cap it at 100 dB too
@@ -124,12 +121,7 @@ def table(summary: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     model = load_bundle(bundle_dir(args.model))
-    suite = load_suite(args.suite).with_images(args.images)
-    if suite.images is None:
-        raise SystemExit(f"{args.suite} names no photos: pass --images DIR")
-    # samples://holdout (the demo suite's bundled photos) is exported under the work folder first
-    source = resolve_photo_source(suite.images, str(ROOT / "abair-work"))
-    photos = load_images(source, suite.include, suite.files, suite.max_images, suite.max_pixels, None)
+    suite, photos = suite_photos(args.suite, args.images)
     began = time.perf_counter()
     rows = measure(model, suite, photos, args.weights)
     seconds = time.perf_counter() - began

@@ -66,6 +66,15 @@ def bundle_dir(model: str) -> Path:
     return resolve_model(model).bundle_dir
 
 
+def suite_photos(suite_path: str, images: str | None) -> tuple[Any, dict[str, Any]]:
+    """A suite and its clean photos (``images`` replaces the suite's; ``samples://`` is exported first)."""
+    suite = load_suite(suite_path).with_images(images)
+    if suite.images is None:
+        raise SystemExit(f"{suite_path} names no photos: pass --images DIR")
+    source = resolve_photo_source(suite.images, str(ROOT / "abair-work"))
+    return suite, load_images(source, suite.include, suite.files, suite.max_images, suite.max_pixels, None)
+
+
 def gate_configs(model: ABAIR, overrides: dict[str, Any] | None = None
                  ) -> tuple[PlausibilityConfig, PlausibilityConfig]:
     """(off, on): the bundle's bars switched off, and on (the shipped default bars when the bundle has none)."""
@@ -162,12 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     directory = bundle_dir(args.model)
     model = load_bundle(directory)
-    suite = load_suite(args.suite).with_images(args.images)
-    if suite.images is None:
-        raise SystemExit(f"{args.suite} names no photos: pass --images DIR")
-    # samples://holdout (the demo suite's bundled photos) is exported under the work folder first
-    source = resolve_photo_source(suite.images, str(ROOT / "abair-work"))
-    photos = load_images(source, suite.include, suite.files, suite.max_images, suite.max_pixels, None)
+    suite, photos = suite_photos(args.suite, args.images)
     began = time.perf_counter()
     overrides = {k: (None if v == "null" else float(v)) for k, v in (item.split("=", 1) for item in args.set)}
     rows = measure(model, suite, photos, args.groups, overrides)
