@@ -139,11 +139,11 @@ class Restorer:
             return RestoreOutput(rgb=np.asarray(rgb, dtype=np.float32), probabilities=probabilities,
                                  action="passed_through_clean", gated=gated)
         names = self.model.adapter_names
-        if blind:
-            weights = self.model.plan_from_probabilities(probs.to(x.dtype), self.mode)[0][0]
+        if blind:  # the plan's identity weight: p_clean under sw, 0 under oh (clean lost the arg-max above)
+            plan_weights, plan_clean = self.model.plan_from_probabilities(probs.to(x.dtype), self.mode)
+            weights, p_clean = plan_weights[0], float(plan_clean[0])
         else:
-            weights = self.model.weights_for(x.to(self.device), self.mode)[0]
-        p_clean = probabilities["clean"] if self.mode == "sw" else 0.0
+            weights, p_clean = self.model.weights_for(x.to(self.device), self.mode)[0], 0.0
         backbone = self.model.backbone
         if names:
             merge_adapters(backbone, names, weights)

@@ -88,7 +88,8 @@ class RestoreSettings(StrictConfig):
 PIXEL_FIELDS: tuple[str, ...] = ("mode", "tile", "overlap", "jpeg_quality", "min_confidence", "clean_weight")
 #: Pixel fields added later: they enter the hash only when set away from their default, so the hash of an
 #: archive restored before they existed (with their default behaviour) stays the same and nothing is redone.
-_LATER_PIXEL_DEFAULTS: dict[str, object] = {"clean_weight": 1.0}
+_LATER_PIXEL_DEFAULTS: dict[str, object] = {
+    name: RestoreSettings.model_fields[name].default for name in ("clean_weight",)}
 
 
 def settings_hash(settings: RestoreSettings) -> str:
