@@ -49,8 +49,9 @@ def train_baseline(train_config: str, pipeline: str | None = None) -> dict:
     configure_mlflow(config)
     recipe = load_config(train_config, TrainConfig)
     photos = resolve_photo_source(recipe.data.source, config.storage.root, config.storage.storage_options)
-    out_file = str(Path(tempfile.mkdtemp(prefix="abair-baseline-")) / "backbone.safetensors")
-    with mlflow.start_run(run_name=f"baseline-{recipe.name}") as run:
+    with (tempfile.TemporaryDirectory(prefix="abair-baseline-") as staging,
+          mlflow.start_run(run_name=f"baseline-{recipe.name}") as run):
+        out_file = str(Path(staging) / "backbone.safetensors")
         mlflow.set_tags({"abair.kind": "baseline", "abair.train_config": recipe.name})
         result = fit_baseline(train_config, photos, out_file, config.storage.storage_options)
         mlflow.log_params({f"budget.{k}": v for k, v in result["budget"].items()})

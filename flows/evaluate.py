@@ -41,12 +41,13 @@ def score_model(model: str, suite: str, config: PipelineConfig, images: str | No
     chosen = load_suite(suite)
     source = images or chosen.images
     photos = resolve_photo_source(source, config.storage.root, config.storage.storage_options) if source else None
-    work = tempfile.mkdtemp(prefix="abair-evaluate-")
-    resolved = resolve_model(model, Path(work) / "model")
-    baseline = find_baseline(str(resolved.bundle_dir / "backbone.safetensors"), str(Path(work) / "baseline"))
-    baselines = {"all_in_one": baseline["path"]} if baseline else {}
+    resolved = resolve_model(model, cache_dir=config.mlflow.model_cache)
     out = report_dir or _report_dir(config, resolved.name, resolved.version, chosen.name)
-    scores = benchmark(str(resolved.bundle_dir), suite, photos, baselines, out, config.storage.storage_options)
+    with tempfile.TemporaryDirectory(prefix="abair-evaluate-") as work:
+        baseline = find_baseline(str(resolved.bundle_dir / "backbone.safetensors"), str(Path(work) / "baseline"))
+        baselines = {"all_in_one": baseline["path"]} if baseline else {}
+        scores = benchmark(str(resolved.bundle_dir), suite, photos, baselines, out,
+                           config.storage.storage_options)
     heading = f"{role}{resolved.name} version {resolved.version} on suite {chosen.name}"
     note = (f"Preset `{scores['model']['preset']}`: a demo-sized model is a smoke test, not the paper's numbers."
             if scores["model"]["preset"] in ("tiny", "custom") else "")

@@ -78,6 +78,10 @@ class MlflowConfig(StrictConfig):
         "./abair-work/mlartifacts", description="experiment artifact root; None lets the server decide"
     )
     experiment_name: str = Field("abair", min_length=1)
+    model_cache: str | None = Field(
+        None, description="folder registry versions are downloaded to, once per machine; "
+        "None: $ABAIR_MODEL_CACHE, else ~/.cache/abair/models"
+    )
 
 
 class DaskConfig(StrictConfig):

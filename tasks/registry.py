@@ -47,6 +47,7 @@ __all__ = [
     "download_component",
     "get_alias_version",
     "list_registered_models",
+    "model_cache_dir",
     "previous_champion",
     "register_bundle",
     "register_component",
@@ -69,6 +70,9 @@ PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".bin", 
 BUNDLE_REQUIREMENTS = ("mlflow", "torch", "numpy", "safetensors", "pydantic", "pyyaml", "pillow")
 ComponentKind = Literal["backbone", "adapter", "estimator"]
 _ADAPTER_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+MODEL_CACHE_ENV_VAR = "ABAIR_MODEL_CACHE"
+DEFAULT_MODEL_CACHE = "~/.cache/abair/models"
+_CACHE_COMPLETE = ".complete"
 
 
 @dataclass(frozen=True)
@@ -250,25 +254,63 @@ def register_bundle(
     return _ref(BUNDLE_MODEL_NAME, version)
 
 
-def resolve_model(uri_or_path: str | Path, dst_dir: str | Path | None = None) -> ResolvedModel:
+def model_cache_dir(configured: str | Path | None = None) -> Path:
+    """Where registry versions are kept: ``configured``, else ``$ABAIR_MODEL_CACHE``, else ~/.cache/abair/models."""
+    return Path(configured or os.environ.get(MODEL_CACHE_ENV_VAR) or DEFAULT_MODEL_CACHE).expanduser()
+
+
+def resolve_model(uri_or_path: str | Path, dst_dir: str | Path | None = None,
+                  cache_dir: str | Path | None = None) -> ResolvedModel:
     """Pin a bundle to one version and make it local, once (e.g. at flow start).
 
     Accepts ``models:/<name>@<alias>``, ``models:/<name>/<version>``, ``models:/<name>/latest``, a
     local MLflow model directory or a plain bundle directory (version ``local:<sha of bundle.json>``).
-    Registry models download to ``dst_dir`` (default: a fresh temporary folder).
+    Registry models download to ``dst_dir`` when given, else into the model cache (``model_cache_dir``):
+    a registered version never changes, so a nightly run reuses the copy of the night before instead of
+    downloading it again or leaving one more copy in the temporary folder.
     """
     text = str(uri_or_path)
     if not text.startswith("models:/"):
         return _resolve_local(Path(text))
     name, version = _parse_models_uri(text)
     uri = f"models:/{name}/{version}"
-    dst = Path(dst_dir) if dst_dir is not None else Path(tempfile.mkdtemp(prefix=f"abair-{name}-v{version}-"))
-    dst.mkdir(parents=True, exist_ok=True)
-    local_dir = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst)))
+    if dst_dir is None:
+        local_dir = _cached_download(uri, name, version, model_cache_dir(cache_dir))
+    else:
+        dst = Path(dst_dir)
+        dst.mkdir(parents=True, exist_ok=True)
+        local_dir = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst)))
     bundle_dir = _bundle_dir_of_model(local_dir)
     if bundle_dir is None:
         raise ValueError(f"{uri} is not an ABAIR bundle (no 'bundle' artifact with {BUNDLE_JSON})")
     return ResolvedModel(name=name, version=version, local_dir=local_dir, uri=uri, bundle_dir=bundle_dir)
+
+
+def _cached_download(uri: str, name: str, version: str, cache_root: Path) -> Path:
+    """The local copy of registry version ``uri`` under ``cache_root``, downloaded if not there yet.
+
+    The entry's name carries a hash of the registry and the version's source, so two stores that both
+    hold ``abair/1`` never share an entry. A download lands in a staging folder that is renamed into
+    place only when complete (a crash leaves no half entry; of two workers racing, one rename wins).
+    """
+    source = MlflowClient().get_model_version(name, version).source
+    key = hashlib.sha256(f"{mlflow.get_registry_uri()}\n{source}".encode()).hexdigest()[:16]
+    entry = cache_root / f"{name}-v{version}-{key}"
+    marker = entry / _CACHE_COMPLETE
+    if not marker.is_file():
+        cache_root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".partial-{name}-v{version}-", dir=cache_root))
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(staging)))
+            (staging / _CACHE_COMPLETE).write_text(str(local.resolve().relative_to(staging.resolve())))
+            try:
+                os.rename(staging, entry)
+            except OSError:
+                if not marker.is_file():  # not a lost race: a real error
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return entry / marker.read_text()
 
 
 def set_alias(name: str, alias: str, version: str | int, record_previous: bool = True) -> None:

@@ -139,7 +139,7 @@ def resolve_model_task(model: str, pipeline: PipelineConfig) -> dict[str, str]:
 
     if model.startswith("models:/"):
         configure_mlflow(pipeline)
-    resolved = resolve_model(model)
+    resolved = resolve_model(model, cache_dir=pipeline.mlflow.model_cache)
     return {"name": resolved.name, "version": resolved.version, "uri": resolved.uri,
             "bundle_dir": str(resolved.bundle_dir)}
 

@@ -40,6 +40,19 @@ def session_mlflow_tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterato
             os.environ[key] = value
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Registry downloads go to a session folder, never the user's ~/.cache/abair/models."""
+    root = tmp_path_factory.mktemp("model-cache")
+    saved = os.environ.get("ABAIR_MODEL_CACHE")
+    os.environ["ABAIR_MODEL_CACHE"] = str(root)
+    yield root
+    if saved is None:
+        os.environ.pop("ABAIR_MODEL_CACHE", None)
+    else:
+        os.environ["ABAIR_MODEL_CACHE"] = saved
+
+
 @pytest.fixture(scope="session")
 def mlflow_template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty, fully migrated MLflow sqlite database, made once (migrating takes 2-6 s)."""

@@ -4,6 +4,8 @@ one evaluation run per (version, suite hash), and the all-in-one baseline row.""
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -48,19 +50,33 @@ def setup(mlflow_store, prefect_harness, micro_bundle_dir, micro_train_config, t
 
 
 @pytest.fixture(scope="module")
-def baseline(setup):
+def flow_tmp(tmp_path_factory) -> Iterator[Path]:
+    """The temporary folder the flows of this module see, to check they leave nothing behind."""
+    folder = tmp_path_factory.mktemp("flow-tmp")
+    saved, tempfile.tempdir = tempfile.tempdir, str(folder)
+    yield folder
+    tempfile.tempdir = saved
+
+
+@pytest.fixture(scope="module")
+def baseline(setup, flow_tmp):
     from flows.baseline import train_baseline
 
     return train_baseline(setup["train"], pipeline=setup["pipeline"])
 
 
 @pytest.fixture(scope="module")
-def evaluated(setup, baseline):
+def evaluated(setup, baseline, flow_tmp):
     from flows.evaluate import evaluate
 
     report = setup["root"] / "report"
     return evaluate(model="models:/abair@challenger", suite=setup["suite"], pipeline=setup["pipeline"],
                     report_dir=str(report))
+
+
+def test_flows_leave_no_model_copies_in_the_temporary_folder(evaluated, flow_tmp, session_model_cache):
+    assert not list(flow_tmp.glob("abair-*"))
+    assert any(session_model_cache.glob(f"abair-v{evaluated['version']}-*/MLmodel"))
 
 
 def test_baseline_is_registered_with_its_budget(baseline):

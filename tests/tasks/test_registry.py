@@ -170,6 +170,55 @@ def test_resolve_alias_pins_a_concrete_version(two_bundles, tmp_path):
         resolve_model("models:/abair@staging")
 
 
+def test_registry_versions_download_once_into_the_model_cache(two_bundles, tmp_path, monkeypatch):
+    dirs, _ = two_bundles
+    downloads: list[str] = []
+    real_download = mlflow.artifacts.download_artifacts
+
+    def counting_download(*args, **kwargs):
+        downloads.append(kwargs.get("artifact_uri", ""))
+        return real_download(*args, **kwargs)
+
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", counting_download)
+    cache = tmp_path / "cache"
+    first = resolve_model("models:/abair@champion", cache_dir=cache)
+    again = resolve_model("models:/abair/1", cache_dir=cache)
+    other = resolve_model("models:/abair/2", cache_dir=cache)
+    assert downloads == ["models:/abair/1", "models:/abair/2"]  # the second resolve of v1 reused the copy
+    assert first.bundle_dir == again.bundle_dir and first.bundle_dir.is_relative_to(cache)
+    assert sha256(first.bundle_dir / "bundle.json") == sha256(dirs[0] / "bundle.json")
+    assert sha256(other.bundle_dir / "bundle.json") == sha256(dirs[1] / "bundle.json")
+    assert sorted(p.name.split("-")[1] for p in cache.iterdir()) == ["v1", "v2"]  # no staging folder left
+
+
+def test_model_cache_keeps_two_stores_apart(two_bundles, mlflow_store: PipelineConfig, tmp_path, bundle_writer):
+    """Another registry's abair/1 is another model: it gets its own cache entry, not store one's copy."""
+    dirs, _ = two_bundles
+    cache = tmp_path / "cache"
+    ours = resolve_model("models:/abair/1", cache_dir=cache)
+    other_store = PipelineConfig().resolved(tmp_path / "other")
+    try:
+        configure_mlflow(other_store)
+        foreign = bundle_writer(tmp_path / "foreign", seed=7)
+        register_bundle(foreign, PINS, tags={"preset": "tiny"})
+        theirs = resolve_model("models:/abair/1", cache_dir=cache)
+    finally:
+        configure_mlflow(mlflow_store)
+    assert theirs.bundle_dir != ours.bundle_dir
+    assert sha256(theirs.bundle_dir / "bundle.json") == sha256(foreign / "bundle.json")
+    assert sha256(ours.bundle_dir / "bundle.json") == sha256(dirs[0] / "bundle.json")
+
+
+def test_model_cache_location(monkeypatch, tmp_path):
+    from tasks.registry import model_cache_dir
+
+    monkeypatch.setenv("ABAIR_MODEL_CACHE", str(tmp_path / "env"))
+    assert model_cache_dir() == tmp_path / "env"
+    assert model_cache_dir(tmp_path / "configured") == tmp_path / "configured"
+    monkeypatch.delenv("ABAIR_MODEL_CACHE")
+    assert model_cache_dir() == Path("~/.cache/abair/models").expanduser()
+
+
 def test_resolve_local_directories(two_bundles, tmp_path):
     dirs, _ = two_bundles
     plain = resolve_model(dirs[0])
