@@ -133,13 +133,13 @@ def cached_restorer(model: Mapping[str, str], settings: RestoreSettings) -> Any:
 
 @task(name="resolve_model", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10],
       retry_condition_fn=is_transient_storage_error)
-def resolve_model_task(model: str, pipeline: PipelineConfig) -> dict[str, str]:
+def resolve_model_task(model: str, pipeline: PipelineConfig | None) -> dict[str, str]:
     """Pin ``model`` (``models:/abair@champion``, ``models:/abair/3`` or a local bundle) to one version, once."""
     from tasks.registry import configure_mlflow, resolve_model
 
     if model.startswith("models:/"):
         configure_mlflow(pipeline)
-    resolved = resolve_model(model, cache_dir=pipeline.mlflow.model_cache)
+    resolved = resolve_model(model, cache_dir=pipeline.mlflow.model_cache if pipeline is not None else None)
     return {"name": resolved.name, "version": resolved.version, "uri": resolved.uri,
             "bundle_dir": str(resolved.bundle_dir)}
 
