@@ -64,13 +64,38 @@ def _require(idx: np.ndarray, what: str) -> np.ndarray:
 
 
 def pretrain_batches(
-    patches: PatchSet, batch_size: int, crop: int, seed: int, single_fraction: float, start_step: int = 0
+    patches: PatchSet, batch_size: int, crop: int, seed: int, single_fraction: float, start_step: int = 0,
+    clean_fraction: float | None = None,
 ) -> Iterator[Batch]:
     """Phase I: composites (and a share of single-degradation/clean/mild patches) with segmentation labels.
 
     Mild patches (label map all clean, target the true clean crop) teach the backbone gentle corrections.
+    ``clean_fraction`` None draws clean and mild patches inside ``single_fraction``, in proportion to their
+    counts (with the shipped counts that left 40% of that share to real degradations); a number gives them
+    their own share, so single degradations keep all of ``single_fraction``.
     """
     composite = _require(patches.indices(("composite",)), "composite patches")
+    if clean_fraction is None:
+        yield from _pretrain_pooled(patches, composite, batch_size, crop, seed, single_fraction, start_step)
+        return
+    single = patches.indices(("single",))
+    clean = patches.indices(CLEAN_CLASS_KINDS)
+    shares = [single_fraction if single.size else 0.0, clean_fraction if clean.size else 0.0]
+    step = start_step
+    while True:
+        rng = _step_rng(seed, step)
+        n_single, n_clean, n_composite = rng.multinomial(batch_size, [*shares, 1.0 - sum(shares)])
+        idx = np.concatenate([rng.choice(composite, n_composite), rng.choice(single, n_single) if n_single
+                              else np.zeros(0, np.int64), rng.choice(clean, n_clean) if n_clean
+                              else np.zeros(0, np.int64)])
+        degraded, clean_t, labels = _crop_and_flip(patches, idx, crop, rng)
+        yield Batch(degraded, clean_t, labels=labels)
+        step += 1
+
+
+def _pretrain_pooled(patches: PatchSet, composite: np.ndarray, batch_size: int, crop: int, seed: int,
+                     single_fraction: float, start_step: int) -> Iterator[Batch]:
+    """Phase I batches of the recipes before ``clean_fraction``: one pool for single, clean and mild patches."""
     other = patches.indices(("single", *CLEAN_CLASS_KINDS))
     step = start_step
     while True:

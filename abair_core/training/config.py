@@ -42,6 +42,18 @@ class PretrainSchedule(OptimizerSchedule):
     single_fraction: float = Field(
         0.3, ge=0, le=1, description="share of samples with one whole-image degradation instead of a composite"
     )
+    clean_fraction: float | None = Field(
+        None, ge=0, le=1, description="share of whole clean and mild (identity) samples, drawn beside "
+        "single_fraction; None: they share single_fraction with the single-degradation patches in proportion "
+        "to their counts (recipes before 2026-11-27)"
+    )
+
+    @model_validator(mode="after")
+    def _check_shares(self) -> PretrainSchedule:
+        if self.clean_fraction is not None and self.single_fraction + self.clean_fraction > 1:
+            raise ValueError(f"single_fraction + clean_fraction must be <= 1, got {self.single_fraction} + "
+                             f"{self.clean_fraction}")
+        return self
 
 
 class AdapterSchedule(OptimizerSchedule):

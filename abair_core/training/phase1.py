@@ -42,7 +42,7 @@ def pretrain_backbone(
 
     def make_batches(start: int):
         return pretrain_batches(patches, schedule.batch_size, schedule.patch_size, schedule.seed,
-                                schedule.single_fraction, start)
+                                schedule.single_fraction, start, schedule.clean_fraction)
 
     params = list(backbone.parameters()) + list(seg_head.parameters())
     return run_training("phase1", params, {"backbone": backbone, "seg_head": seg_head}, loss_fn,

@@ -133,3 +133,28 @@ def test_estimator_batches_show_a_greyscale_share_of_every_class_with_unchanged_
     luma = (colour.degraded * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1)
     assert torch.allclose(mixed.degraded[grey][:, 0], luma[grey], atol=1e-6)
     assert torch.equal(mixed.degraded[~grey], colour.degraded[~grey])
+
+
+def _sample_kinds(labels: torch.Tensor) -> list[str]:
+    """clean (label map all clean), single (one degradation everywhere) or composite, per sample."""
+    kinds = []
+    for lb in labels:
+        values = lb.unique()
+        kinds.append("clean" if values.tolist() == [0] else "single" if len(values) == 1 else "composite")
+    return kinds
+
+
+def test_phase1_clean_fraction_gives_identity_samples_their_own_share():
+    patches = _patches(4)
+    kinds: list[str] = []
+    for _, b in zip(range(25), pretrain_batches(patches, 16, 32, seed=2, single_fraction=0.3, clean_fraction=0.1)):
+        kinds += _sample_kinds(b.labels)
+    share = {k: kinds.count(k) / len(kinds) for k in ("single", "clean", "composite")}
+    assert abs(share["single"] - 0.3) < 0.06 and abs(share["clean"] - 0.1) < 0.04  # 400 draws
+    # None keeps the pooled draw of the recipes before the knob: clean and mild take most of that share here
+    pooled: list[str] = []
+    for _, b in zip(range(25), pretrain_batches(patches, 16, 32, seed=2, single_fraction=0.3)):
+        pooled += _sample_kinds(b.labels)
+    assert pooled.count("single") < pooled.count("clean")  # 1 single patch beside 2 clean + 4 mild
+    with pytest.raises(ValueError, match="single_fraction \\+ clean_fraction must be <= 1"):
+        TrainConfig.model_validate({"name": "m", "phase1": {"single_fraction": 0.8, "clean_fraction": 0.3}})
