@@ -186,24 +186,60 @@ def _means(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
     return {task: statistics.fmean(values) for task, values in tasks.items()}
 
 
-def compare_table(with_rows: list[dict[str, Any]], without_rows: list[dict[str, Any]]) -> str:
-    """Per task: input, without (gates off) and with (gates on) under SW and OH, and with - without."""
+def oracle_means(model: Any, suite: Any, photos: dict[str, Any]) -> dict[str, float]:
+    """Mean PSNR per known task with the task's true adapter (no estimator): the network's own quality.
+
+    Against SW and OH it splits the do-no-harm cost into what the backbone and adapters lost and what the
+    estimator's routing (the ``clean`` class taking known inputs) lost.
+    """
+    import torch
+
+    from abair_core.evaluation.runner import score_images, task_inputs
+
+    means = {}
+    for group, task in suite.tasks():
+        if group != "known" or task.paired is not None:
+            continue
+        parts = task.oracle_components()
+        if not set(parts) <= set(model.adapter_names):
+            continue
+        weights = {name: 1.0 / len(parts) for name in parts}
+        values = []
+        for _, _, _, degraded, clean in task_inputs(suite, task, photos):
+            x = torch.from_numpy(degraded).permute(2, 0, 1)[None].float()
+            restored = model.restore(x, "oracle", weights)[0].permute(1, 2, 0).clamp(0, 1).numpy()
+            values.append(score_images(restored, clean)["psnr"])
+        means[task.id] = statistics.fmean(values)
+    return means
+
+
+def compare_table(with_rows: list[dict[str, Any]], without_rows: list[dict[str, Any]],
+                  oracle: dict[str, dict[str, float]] | None = None) -> str:
+    """Per task: input, without (gates off) and with (gates on) under SW and OH, and with - without.
+
+    ``oracle`` ({"with": {task: psnr}, "without": ...}) adds the true-adapter difference of the known tasks.
+    """
     groups = {r["task"]: r["group"] for r in with_rows}
     columns = {"input": _means(with_rows, "input"), "wo_sw": _means(without_rows, "sw_off"),
                "wo_oh": _means(without_rows, "oh_off"), "w_sw": _means(with_rows, "sw_on"),
                "w_oh": _means(with_rows, "oh_on")}
-    lines = ["| group | task | input | without: SW | OH | with: SW | OH | with - without: SW | OH |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    oracle = oracle or {"with": {}, "without": {}}
+    diff = {t: oracle["with"][t] - oracle["without"][t] for t in oracle["with"] if t in oracle["without"]}
+    lines = ["| group | task | input | without: SW | OH | with: SW | OH | with - without: SW | OH | oracle |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     known = [t for t, g in groups.items() if g == "known"]
-    rows = [(groups[t], t) for t in groups]
-    for group, task in rows:
-        c = {k: v[task] for k, v in columns.items()}
-        lines.append(f"| {group} | {task} | {c['input']:.2f} | {c['wo_sw']:.2f} | {c['wo_oh']:.2f} | {c['w_sw']:.2f} "
-                     f"| {c['w_oh']:.2f} | {c['w_sw'] - c['wo_sw']:+.2f} | {c['w_oh'] - c['wo_oh']:+.2f} |")
+
+    def line(group: str, task: str, c: dict[str, float], oracle_diff: float | None) -> str:
+        shown = f"{oracle_diff:+.2f}" if oracle_diff is not None else ""
+        return (f"| {group} | {task} | {c['input']:.2f} | {c['wo_sw']:.2f} | {c['wo_oh']:.2f} | {c['w_sw']:.2f} "
+                f"| {c['w_oh']:.2f} | {c['w_sw'] - c['wo_sw']:+.2f} | {c['w_oh'] - c['wo_oh']:+.2f} | {shown} |")
+
+    for task, group in groups.items():
+        lines.append(line(group, task, {k: v[task] for k, v in columns.items()}, diff.get(task)))
     if known:
-        c = {k: statistics.fmean(v[t] for t in known) for k, v in columns.items()}
-        lines.append(f"| known | **average** | {c['input']:.2f} | {c['wo_sw']:.2f} | {c['wo_oh']:.2f} | {c['w_sw']:.2f} "
-                     f"| {c['w_oh']:.2f} | {c['w_sw'] - c['wo_sw']:+.2f} | {c['w_oh'] - c['wo_oh']:+.2f} |")
+        average = statistics.fmean(diff[t] for t in known) if all(t in diff for t in known) else None
+        lines.append(line("known", "**average**", {k: statistics.fmean(v[t] for t in known)
+                                                   for k, v in columns.items()}, average))
     return "\n".join(lines)
 
 
@@ -227,9 +263,12 @@ def run_compare(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite).with_images(args.images)
     photos = load_images(suite.images, suite.include, suite.files, suite.max_images, suite.max_pixels, None)
     began = time.perf_counter()
+    rows, oracle = {}, {}
     with torch.no_grad():
-        rows = {name: measure(load_bundle(path), suite, photos, args.groups, {})
-                for name, path in (("with", args.with_bundle), ("without", args.without_bundle))}
+        for name, path in (("with", args.with_bundle), ("without", args.without_bundle)):
+            model = load_bundle(path)
+            rows[name] = measure(model, suite, photos, args.groups, {})
+            oracle[name] = oracle_means(model, suite, photos) if "known" in args.groups else {}
     notes = []
     for variant in VARIANTS:
         summary_path = args.out / variant / "summary.json" if args.out else None
@@ -242,7 +281,9 @@ def run_compare(args: argparse.Namespace) -> int:
         "regions, clean samples in Phases II and III, plausibility gates on); `without` = the same photos, seeds "
         "and schedules minus all of that (gates off). Scored on the validation photos of "
         f"`{args.suite}`, {time.perf_counter() - began:.0f} s. " + "; ".join(notes),
-        "", compare_table(rows["with"], rows["without"]), "",
+        "", compare_table(rows["with"], rows["without"], oracle), "",
+        ("'oracle': with - without when each known task gets its true adapter (no estimator): what the backbone "
+         "and adapters themselves lost; the rest of the SW and OH difference is the estimator's routing."), "",
         (f"Clean row, worst image under SW: with {worst_clean(rows['with'], 'on')}; "
         f"without {worst_clean(rows['without'], 'off')}."), ""])
     print(body)

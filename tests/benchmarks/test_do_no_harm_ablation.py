@@ -51,6 +51,10 @@ def test_train_bundle_and_compare_end_to_end(load_script, tmp_path, capsys) -> N
     printed = capsys.readouterr().out
     assert "| known | **average** |" in printed and "| clean | clean |" in printed and "| mild | noise_s5 |" in printed
     assert "Phase III 3 steps" in printed
+    average = next(line for line in printed.splitlines() if line.startswith("| known | **average** |"))
+    float(average.split("|")[-2])  # the true-adapter (oracle) difference of the known tasks
+    clean_row = next(line for line in printed.splitlines() if line.startswith("| clean | clean |"))
+    assert clean_row.split("|")[-2].strip() == ""  # no adapter is true for a clean input
 
 
 def test_gate_measurement_reuses_outputs_the_gates_leave_alone(load_script, tmp_path) -> None:
