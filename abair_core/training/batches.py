@@ -75,36 +75,29 @@ def pretrain_batches(
     their own share, so single degradations keep all of ``single_fraction``.
     """
     composite = _require(patches.indices(("composite",)), "composite patches")
-    if clean_fraction is None:
-        yield from _pretrain_pooled(patches, composite, batch_size, crop, seed, single_fraction, start_step)
-        return
-    single = patches.indices(("single",))
-    clean = patches.indices(CLEAN_CLASS_KINDS)
-    shares = [single_fraction if single.size else 0.0, clean_fraction if clean.size else 0.0]
+    none = np.zeros(0, np.int64)
+    if clean_fraction is None:  # the recipes before clean_fraction: one pool for single, clean and mild
+        other = patches.indices(("single", *CLEAN_CLASS_KINDS))
+
+        def draw(rng: np.random.Generator) -> np.ndarray:
+            n_single = int(rng.binomial(batch_size, single_fraction)) if other.size else 0
+            return np.concatenate([rng.choice(composite, batch_size - n_single),
+                                   rng.choice(other, n_single) if n_single else none])
+    else:
+        single = patches.indices(("single",))
+        clean = patches.indices(CLEAN_CLASS_KINDS)
+        shares = [single_fraction if single.size else 0.0, clean_fraction if clean.size else 0.0]
+
+        def draw(rng: np.random.Generator) -> np.ndarray:
+            n_single, n_clean, n_composite = rng.multinomial(batch_size, [*shares, 1.0 - sum(shares)])
+            return np.concatenate([rng.choice(composite, n_composite), rng.choice(single, n_single) if n_single
+                                   else none, rng.choice(clean, n_clean) if n_clean else none])
+
     step = start_step
     while True:
         rng = _step_rng(seed, step)
-        n_single, n_clean, n_composite = rng.multinomial(batch_size, [*shares, 1.0 - sum(shares)])
-        idx = np.concatenate([rng.choice(composite, n_composite), rng.choice(single, n_single) if n_single
-                              else np.zeros(0, np.int64), rng.choice(clean, n_clean) if n_clean
-                              else np.zeros(0, np.int64)])
-        degraded, clean_t, labels = _crop_and_flip(patches, idx, crop, rng)
+        degraded, clean_t, labels = _crop_and_flip(patches, draw(rng), crop, rng)
         yield Batch(degraded, clean_t, labels=labels)
-        step += 1
-
-
-def _pretrain_pooled(patches: PatchSet, composite: np.ndarray, batch_size: int, crop: int, seed: int,
-                     single_fraction: float, start_step: int) -> Iterator[Batch]:
-    """Phase I batches of the recipes before ``clean_fraction``: one pool for single, clean and mild patches."""
-    other = patches.indices(("single", *CLEAN_CLASS_KINDS))
-    step = start_step
-    while True:
-        rng = _step_rng(seed, step)
-        n_single = int(rng.binomial(batch_size, single_fraction)) if other.size else 0
-        idx = np.concatenate([rng.choice(composite, batch_size - n_single), rng.choice(other, n_single)
-                              if n_single else np.zeros(0, np.int64)])
-        degraded, clean, labels = _crop_and_flip(patches, idx, crop, rng)
-        yield Batch(degraded, clean, labels=labels)
         step += 1
 
 
