@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import torch
 from doc_sections import update_section
+from plausibility_gate import bundle_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -39,16 +40,18 @@ from abair_core.degradations.composite import apply_sequence
 from abair_core.degradations.registry import build_degradation
 from abair_core.evaluation.images import load_images
 from abair_core.metrics import psnr
-from abair_core.models.lora import add_adapter, blend
+from abair_core.models.lora import adapter_names, add_adapter, blend
 from abair_core.training.config import AdapterSchedule
 from abair_core.training.phase2 import train_adapter
+from abair_core.training.warm_start import copy_adapter, pick_warm_start, score_adapters_on
 
 SECTION = "Adapter learnability"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", required=True, help="bundle folder whose frozen backbone the adapters train on")
+    parser.add_argument("--bundle", required=True,
+                        help="bundle folder or models:/ URI whose frozen backbone the adapters train on")
     parser.add_argument("--photos", required=True, help="training photo folder/URI")
     parser.add_argument("--holdout", required=True, help="held-out photo folder/URI (scored crops)")
     parser.add_argument("--types", nargs="+", default=["jpeg", "bit_depth", "snow"])
@@ -57,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--crops-per-image", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--warm-start", nargs="+", choices=["zero", "best"], default=["zero"],
+                        help="start each new adapter at zero (the paper) and/or from the bundle's adapter that "
+                             "restores the new type's training patches best (abair_core.training.warm_start)")
     parser.add_argument("--doc", default=str(ROOT / "docs/BENCHMARKS.md"))
     parser.add_argument("--section", default=SECTION)
     return parser.parse_args(argv)
@@ -94,7 +100,7 @@ def mean_psnr(backbone: torch.nn.Module, pairs: list[tuple], adapter: str | None
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    base = load_bundle(args.bundle).backbone.eval()
+    base = load_bundle(bundle_dir(args.bundle)).backbone.eval()
     train_photos, holdout = load_images(args.photos), load_images(args.holdout)
     rows = []
     for name in args.types:
@@ -106,32 +112,48 @@ def main(argv: list[str] | None = None) -> int:
         pairs = held_out_pairs(holdout, spec["evaluation"], args.crop, args.crops_per_image)
         inputs = float(np.mean([psnr(d, c) for d, c in pairs]))
         alone = mean_psnr(base, pairs, None)
-        for steps in args.steps:
-            backbone = copy.deepcopy(base)
-            add_adapter(backbone, name)
-            schedule = AdapterSchedule(steps=steps, lr=args.lr, batch_size=8, patch_size=64, warmup_steps=15,
-                                       clean_fraction=0.15, log_every=10**6, checkpoint_every=10**6)
-            torch.manual_seed(0)
-            began = time.perf_counter()
-            train_adapter(backbone, name, patches, schedule)
-            seconds = time.perf_counter() - began
-            adapted = mean_psnr(backbone.eval(), pairs, name)
-            rows.append((name, steps, inputs, alone, adapted, seconds))
-            print(f"{name} {steps} steps: input {inputs:.2f}, backbone {alone:.2f}, adapter {adapted:.2f} "
-                  f"({seconds:.0f} s)", flush=True)
-    lines = ["| type | adapter steps | input | backbone alone | backbone + new adapter | gain vs input | train s |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {n} | {s} | {i:.2f} | {a:.2f} | {d:.2f} | {d - i:+.2f} | {t:.0f} |" for n, s, i, a, d, t in rows]
+        old = adapter_names(base)
+        scores = score_adapters_on(base, patches, name, old)
+        best = pick_warm_start(scores, old)
+        print(f"{name}: training patches {', '.join(f'{k} {v:.2f}' for k, v in scores.items())}; best start "
+              f"{best or 'zero'}", flush=True)
+        for start in args.warm_start:
+            source = best if start == "best" else None
+            for steps in args.steps:
+                backbone = copy.deepcopy(base)
+                torch.manual_seed(0)
+                if source is None:
+                    add_adapter(backbone, name)
+                else:
+                    copy_adapter(backbone, source, name)
+                schedule = AdapterSchedule(steps=max(steps, 1), lr=args.lr, batch_size=8, patch_size=64,
+                                           warmup_steps=15, clean_fraction=0.15, log_every=10**6,
+                                           checkpoint_every=10**6)
+                began = time.perf_counter()
+                if steps:
+                    train_adapter(backbone, name, patches, schedule)
+                seconds = time.perf_counter() - began
+                adapted = mean_psnr(backbone.eval(), pairs, name)
+                rows.append((name, source or "zero", steps, inputs, alone, adapted, seconds))
+                print(f"{name} from {source or 'zero'}, {steps} steps: input {inputs:.2f}, backbone {alone:.2f}, "
+                      f"adapter {adapted:.2f} ({seconds:.0f} s)", flush=True)
+    header = ("| type | adapter starts from | adapter steps | input | backbone alone | backbone + new adapter "
+              "| gain vs input | train s |")
+    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {n} | {w} | {s} | {i:.2f} | {a:.2f} | {d:.2f} | {d - i:+.2f} | {t:.0f} |"
+              for n, w, s, i, a, d, t in rows]
     table = "\n".join(lines) + "\n"
     print(table)
     folder = Path(args.bundle)
-    label = folder.parent.name if folder.name == "bundle" else folder.name
+    label = args.bundle if args.bundle.startswith("models:/") else \
+        folder.parent.name if folder.name == "bundle" else folder.name
     note = (f"Bundle `{label}`, {len(train_photos)} training photos, "
             f"{len(holdout)} held-out photos x {args.crops_per_image} crops of {args.crop} px, lr {args.lr}, "
             f"batch 8, {args.threads} thread(s), torch {torch.__version__}, {dt.date.today().isoformat()}. "
             "PSNR (dB, RGB) against the clean crop; evaluation task = the spec file's `evaluation:` entry. "
             f"Reproduce: `python benchmarks/adapter_learnability.py --bundle <bundle> --photos {args.photos} "
-            f"--holdout {args.holdout} --types {' '.join(args.types)} --steps {' '.join(map(str, args.steps))}`.\n\n")
+            f"--holdout {args.holdout} --types {' '.join(args.types)} --steps {' '.join(map(str, args.steps))} "
+            f"--warm-start {' '.join(args.warm_start)}`.\n\n")
     update_section(Path(args.doc), args.section, note + table)
     return 0
 

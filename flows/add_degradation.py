@@ -112,6 +112,26 @@ def _old_datasets(lineage: dict[str, dict[str, Any]], pipeline: str | None, opti
     return {"mode": "re-synthesized", "manifests": list(dict.fromkeys(manifests)), "missing": missing}
 
 
+def _warm_start_candidates(base: dict[str, Any], local: Path) -> dict[str, dict[str, str]]:
+    """Every adapter of the base bundle (id -> version and downloaded file): where a new one may start."""
+    found = {}
+    for old in base["adapters"]:
+        version = str(base["components"][f"adapter.{old}"])
+        found[old] = {"version": version,
+                      "path": download_component_task(adapter_model_name(old), version,
+                                                      str(local / "base" / f"adapter-{old}-v{version}"))}
+    return found
+
+
+def _start_of(trained: dict[str, Any] | None, starts: dict[str, dict[str, str]] | None) -> dict[str, Any] | None:
+    """The report's ``warm_start`` entry: the source adapter and its version, with the scores that chose it."""
+    if trained is None:
+        return None
+    source = trained.get("warm_start", {}).get("from")
+    return {"from": source, "version": (starts or {}).get(source, {}).get("version") if source else None,
+            "scores": trained.get("warm_start", {}).get("scores", {})}
+
+
 def _action(replace: bool, remove: bool) -> str:
     if replace and remove:
         raise ValueError("--replace and --remove exclude each other")
@@ -176,11 +196,13 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
                         "abair.action": action, "abair.base_version": base["version"], "git.commit": git_commit()})
     try:
         data, trained, new_versions = None, None, {}
+        starts: dict[str, dict[str, str]] | None = None
         if new_only is not None:
             data = synthesize(new_only.model_dump(mode="json"), pipeline)
+            starts = _warm_start_candidates(base, local) if new_only.phase2.warm_start == "best" else None
             trained = adapters(new_only.model_dump(mode="json"), data["manifest_uri"],
                                base["components"]["backbone"], pipeline, only=[name], concurrency=1,
-                               parent_run_id=parent)[name]
+                               parent_run_id=parent, warm_start=starts)[name]
             new_versions = {name: trained["version"]}
         old = {n: base["components"][f"adapter.{n}"] for n in base["adapters"] if n != name}
         lineage = _old_datasets(adapter_lineage(old), pipeline, options, logger) if old else \
@@ -218,7 +240,7 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
             comparison=compare_scores(before_scores, after_scores, chosen["task_id"]),
             budget=parameter_budget(made["bundle_dir"], list(new_versions)), seconds=seconds,
             train_all_seconds=base["train_all_seconds"], lineage=lineage, suite=after["suite"],
-            partners=list(partners))
+            partners=list(partners), warm_start=_start_of(trained, starts))
         report["champion"] = get_alias_version(BUNDLE_MODEL_NAME, "champion")
         report["evaluation"] = {"suite_path": chosen["path"], "task_added_to_suite": chosen["added"],
                                 "before_run_id": before["run_id"], "after_run_id": after["run_id"]}

@@ -96,11 +96,14 @@ def pretrain(train_config: str | dict[str, Any], dataset_manifest: str, pipeline
 @flow(name="adapters")
 def adapters(train_config: str | dict[str, Any], dataset_manifest: str, backbone_version: str,
              pipeline: str | None = None, only: list[str] | None = None, concurrency: int | None = None,
-             parent_run_id: str | None = None, state_uri: str | None = None) -> dict[str, dict[str, Any]]:
+             parent_run_id: str | None = None, state_uri: str | None = None,
+             warm_start: dict[str, dict[str, str]] | None = None) -> dict[str, dict[str, Any]]:
     """Phase II: one adapter per degradation (``only`` a subset) on ``abair-backbone`` ``backbone_version``.
 
     Adapters are independent: up to ``concurrency`` train at once (default :func:`default_concurrency`).
     With ``state_uri`` each finished adapter is recorded in the run state as ``adapter/<id>`` at once.
+    ``warm_start``: old adapters (id -> ``{"version", "path"}``) a new one may start from
+    (``phase2.warm_start: best``; add-degradation passes the base bundle's).
     Returns adapter id -> summary with its registered ``version``.
     """
     pipe, config, experiment_id = _setup(train_config, pipeline)
@@ -118,7 +121,8 @@ def adapters(train_config: str | dict[str, Any], dataset_manifest: str, backbone
     results: dict[str, dict[str, Any]] = {}
     for start in range(0, len(names), width):
         futures = {name: train_adapter.submit(config, name, dataset, backbone, str(folder), experiment_id,
-                                              parent_run_id, options) for name in names[start:start + width]}
+                                              parent_run_id, options, warm_start)
+                   for name in names[start:start + width]}
         for name, future in futures.items():
             results[name] = future.result()
             if state is not None:

@@ -41,15 +41,28 @@ def train_backbone(config: TrainConfig, dataset: dict[str, str], work_dir: str, 
 @task(name="train_adapter", cache_policy=NO_CACHE, task_run_name="phase2-{name}")
 def train_adapter(config: TrainConfig, name: str, dataset: dict[str, str], backbone: dict[str, str],
                   work_dir: str, experiment_id: str, parent_run_id: str | None = None,
-                  storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Phase II for one degradation on a registered backbone; registers ``abair-adapter-<name>``."""
+                  storage_options: dict[str, Any] | None = None,
+                  warm_start: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """Phase II for one degradation on a registered backbone; registers ``abair-adapter-<name>``.
+
+    ``warm_start``: old adapter id -> ``{"version", "path"}`` candidates for ``phase2.warm_start: best``;
+    the chosen one is recorded on the run and the registered version (``abair.warm_start_from``,
+    ``<id>@v<version>``, or ``zero``).
+    """
     path = str(Path(work_dir) / f"adapter-{name}.safetensors")
     resume = str(Path(work_dir) / f"resume-phase2-{name}-backbone-v{backbone['version']}.safetensors")
+    candidates = {n: c["path"] for n, c in (warm_start or {}).items()}
     with phase_run(f"phase2/{name}", config, dataset["manifest_uri"], dataset["dataset_hash"], experiment_id,
                    config.phase2.steps, parent_run_id, {"backbone.version": backbone["version"]}) as run:
         summary = train_adapter_file(config, name, dataset["manifest_uri"], backbone["path"], path, run.callback,
-                                     resume, storage_options)
-        ref = register_component("adapter", path, tags=run.tags, adapter_id=name, run_id=run.run_id)
+                                     resume, storage_options, candidates)
+        source = summary["warm_start"]["from"]
+        start = f"{source}@v{warm_start[source]['version']}" if source and warm_start else "zero"
+        run.client.set_tag(run.run_id, "abair.warm_start_from", start)
+        for key, value in summary["warm_start"]["scores"].items():
+            run.client.log_metric(run.run_id, f"warm_start/psnr_{key}", value)
+        ref = register_component("adapter", path, tags={**run.tags, "abair.warm_start_from": start},
+                                 adapter_id=name, run_id=run.run_id)
     return _result(summary, ref, run.run_id, path)
 
 

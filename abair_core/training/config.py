@@ -62,6 +62,11 @@ class AdapterSchedule(OptimizerSchedule):
     clean_fraction: float = Field(
         0.0, ge=0, le=1, description="share of clean (identity) samples mixed into the adapter's data"
     )
+    warm_start: Literal["zero", "best"] = Field(
+        "zero", description="where a new adapter starts when other adapters exist (add-degradation): 'zero' "
+        "(a no-op, the paper) or 'best' (a copy of the old adapter that restores the new type's training "
+        "patches best, when one beats the backbone alone); train_all has no other adapters and starts at zero"
+    )
 
 
 class EstimatorSchedule(OptimizerSchedule):

@@ -432,14 +432,16 @@ def build_extension_report(*, name: str, action: str, base: Mapping[str, Any], n
                            comparison: Mapping[str, Any], budget: Mapping[str, Any], seconds: float,
                            train_all_seconds: float | None, lineage: Mapping[str, Any],
                            suite: str, tolerance_db: float = 0.2,
-                           partners: Sequence[str] = ()) -> dict[str, Any]:
+                           partners: Sequence[str] = (),
+                           warm_start: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The JSON report of one retraining (see :func:`render_extension_report` for its Markdown).
 
     ``action``: ``add``, ``replace`` or ``remove`` (then the "new task" is the removed type's task:
     before with its adapter, after without).
     ``base``/``new``: {version, components}; ``lineage``: how the old types' data was found
     (``mode`` "reused" or "re-synthesized", ``manifests``, ``missing``); ``partners``: the old types the
-    new one was mixed with in sequence patches.
+    new one was mixed with in sequence patches; ``warm_start``: where the trained adapter started
+    (``{"from": id or None, "version": ..., "scores": {...}}``; None when nothing was trained).
     """
     worst = {m: min((v["methods"][m]["change"] for v in comparison["tasks"].values()
                      if v["methods"].get(m, {}).get("change") is not None), default=None) for m in ("oh", "sw")}
@@ -453,6 +455,7 @@ def build_extension_report(*, name: str, action: str, base: Mapping[str, Any], n
         "wall_seconds": seconds, "train_all_seconds": train_all_seconds,
         "wall_share": None if not train_all_seconds else seconds / train_all_seconds,
         "lineage": dict(lineage), "comparison": dict(comparison), "mixed_with": list(partners),
+        "warm_start": None if warm_start is None else dict(warm_start),
         "old_tasks_worst_change_db": worst, "old_tasks_within_tolerance": within, "tolerance_db": tolerance_db,
     }
 
@@ -500,6 +503,13 @@ def render_extension_report(report: Mapping[str, Any]) -> str:
     if report.get("mixed_with"):
         lines.append(f"- Mixtures for the estimator: sequences of `{name}` with "
                      f"{', '.join(report['mixed_with'])} (either order).")
+    start = report.get("warm_start")
+    if start is not None:
+        scores = ", ".join(f"{k} {v:.2f}" for k, v in start.get("scores", {}).items())
+        origin = (f"a copy of `{start['from']}` v{start.get('version')}" if start.get("from")
+                  else "zero (a no-op adapter)")
+        lines.append(f"- The new adapter started from {origin}" +
+                     (f"; PSNR on its training patches: {scores} dB." if scores else "."))
     new_task = comparison["new_task"]
     before_note = {"add": ", unseen", "replace": "", "remove": ", with the adapter"}[report["action"]]
     after_note = ", unseen" if report["action"] == "remove" else ""

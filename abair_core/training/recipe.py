@@ -46,10 +46,13 @@ def run_pretrain(config: TrainConfig, patches: PatchSet, callback: MetricsCallba
 
 def run_adapter(config: TrainConfig, backbone: RestormerBackbone, name: str, patches: PatchSet,
                 callback: MetricsCallback | None = None, resume_path: str | None = None) -> TrainResult:
-    """Phase II for one degradation: add a fresh adapter ``name`` to ``backbone`` and train only it."""
+    """Phase II for one degradation: add a fresh adapter ``name`` to ``backbone`` and train only it.
+
+    An adapter ``name`` already on the backbone (a warm start) is trained from where it is.
+    """
     ensure_adapter_slots(backbone, config.adapter)
+    torch.manual_seed(config.phase2.seed)
     if name not in adapter_names(backbone):
-        torch.manual_seed(config.phase2.seed)
         add_adapter(backbone, name)
     result = train_adapter(backbone, name, patches, config.phase2, callback, resume_path)
     backbone.cpu().eval()

@@ -41,6 +41,7 @@ def base(micro_train_config, mlflow_store, prefect_harness, tmp_path_factory):
     pipeline["dask"] = {"n_workers": 1, "threads_per_worker": 1, "processes": True}
     (root / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
     (root / "suite.yaml").write_text(yaml.safe_dump(SUITE))
+    (root / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     result = train_all(recipe, str(root / "pipeline.yaml"))
     return {"pipeline": str(root / "pipeline.yaml"), "suite": str(root / "suite.yaml"), "train": result,
             "storage": Path(mlflow_store.storage.root.removeprefix("file://"))}
@@ -94,6 +95,7 @@ def test_add_jpeg_reuses_old_adapters_and_registers_a_pinned_challenger(base) ->
     assert tags["abair.base_version"] == before["bundle"] and tags["abair.added_degradation"] == "jpeg"
     adapter = client.get_model_version("abair-adapter-jpeg", result["adapter"]["version"])
     assert adapter.tags["backbone.version"] == before["backbone"]
+    assert adapter.tags["abair.warm_start_from"] == "zero"  # the shipped recipes start new adapters at zero
     estimator = client.get_model_version("abair-estimator", result["estimator"]["version"])
     assert estimator.tags["adapter.jpeg.version"] == result["adapter"]["version"]
     assert json.loads(estimator.tags["dataset.manifest_uris"]) == [base["train"]["dataset"]["manifest_uri"],
@@ -121,6 +123,33 @@ def test_add_jpeg_reuses_old_adapters_and_registers_a_pinned_challenger(base) ->
     assert "Added degradation `jpeg`" in markdown and "| jpeg_q20 |" not in markdown
     assert f"champion stays v{before['bundle']})" in markdown and report["champion"] == before["bundle"]
     assert json.loads(Path(result["report_files"]["json"]).read_text())["new"]["version"] == new["version"]
+
+
+def test_a_warm_start_begins_from_a_pinned_old_adapter_and_says_so(base, tmp_path) -> None:
+    from mlflow import MlflowClient
+
+    from flows.add_degradation import add_degradation
+
+    before = base["train"]["versions"]
+    recipe = yaml.safe_load(Path(base["pipeline"]).with_name("recipe.yaml").read_text())
+    recipe["phase2"] = {**recipe["phase2"], "warm_start": "best"}
+    (tmp_path / "warm.yaml").write_text(yaml.safe_dump(recipe))
+    result = add_degradation("jpeg", spec=str(ROOT / "configs/degradations/added/jpeg.yaml"),
+                             pipeline=base["pipeline"], suite=base["suite"], train_config=str(tmp_path / "warm.yaml"))
+    start = result["report"]["warm_start"]
+    assert set(start["scores"]) == {"input", "backbone", "noise", "blur"}
+    best = max(("noise", "blur"), key=start["scores"].get)
+    expected = best if start["scores"][best] > start["scores"]["backbone"] else None
+    assert start["from"] == expected
+    assert start["version"] == (before[f"adapter.{expected}"] if expected else None)
+    tag = MlflowClient().get_model_version("abair-adapter-jpeg", result["adapter"]["version"]).tags
+    assert tag["abair.warm_start_from"] == (f"{expected}@v{start['version']}" if expected else "zero")
+    markdown = Path(result["report_files"]["markdown"]).read_text()
+    assert "- The new adapter started from " in markdown and "PSNR on its training patches: input " in markdown
+    # the old adapters it was scored against are untouched: same versions pinned in the new bundle
+    tags = MlflowClient().get_model_version("abair", result["bundle"]["version"]).tags
+    assert tags["component.adapter.noise"] == before["adapter.noise"]
+    assert tags["component.adapter.blur"] == before["adapter.blur"]
 
 
 @pytest.mark.slow
