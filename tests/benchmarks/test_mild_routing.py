@@ -1,0 +1,61 @@
+"""benchmarks/mild_routing.py on an untrained tiny bundle: every clean and mild input is counted under its route."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from PIL import Image
+from skimage import data
+
+SUITE = {
+    "name": "routing", "images": None, "max_images": 2, "crop": 48, "seeds": [0, 1],
+    "groups": {
+        "known": [{"id": "noise_s25", "degradation": {"type": "noise", "sigma": 25}}],
+        "clean": [{"id": "clean"}],
+        "mild": [{"id": "noise_s5", "degradation": {"type": "noise", "sigma": 5}, "label": "clean"}],
+    },
+}
+
+
+def _bundle(directory: Path) -> Path:
+    from abair_core.bundle import save_bundle
+    from abair_core.components import class_names_for
+    from abair_core.models import AdapterConfig, EstimatorConfig, build_abair
+
+    torch.manual_seed(0)
+    names = ["noise", "blur"]
+    save_bundle(build_abair("tiny", AdapterConfig(), EstimatorConfig(), names, class_names_for(names)), directory)
+    return directory
+
+
+def test_routes_count_every_clean_and_mild_input_and_price_them(load_script, tmp_path: Path) -> None:
+    script = load_script("mild_routing")
+    holdout = tmp_path / "holdout"
+    holdout.mkdir()
+    for name in ("astronaut", "chelsea"):
+        Image.fromarray(np.ascontiguousarray(getattr(data, name)()[:96, :96])).save(holdout / f"{name}.png")
+    suite_path = tmp_path / "suite.yaml"
+    suite_path.write_text(yaml.safe_dump({**SUITE, "images": holdout.as_uri()}))
+    model = script.load_bundle(_bundle(tmp_path / "bundle")).eval()
+    suite, photos = script.suite_photos(str(suite_path), None)
+    rows = script.measure(model, suite, photos)
+
+    assert sorted({r["task"] for r in rows}) == ["clean", "noise_s5"]  # known inputs are not routed here
+    assert sum(r["task"] == "clean" for r in rows) == 4 == sum(r["task"] == "noise_s5" for r in rows)
+    for r in rows:
+        assert r["top"] in model.estimator.class_names and 0 < r["p_top"] <= 1
+        if r["top"] == "clean":  # passed through untouched: exactly the input's PSNR
+            assert r["sw"] == r["input"]
+    table = script.route_table(rows)
+    counted = [line.split("|")[3].strip() for line in table.splitlines()[2:]]
+    per_task: dict[str, int] = {}
+    for line, count in zip(table.splitlines()[2:], counted, strict=True):
+        task = line.split("|")[1].strip()
+        taken, total = map(int, count.split("/"))
+        assert total == 4
+        per_task[task] = per_task.get(task, 0) + taken
+    assert per_task == {"clean": 4, "noise_s5": 4}
+    assert len(script.worst_table(rows, count=3).splitlines()) == 2 + 3 + 3  # three per task
