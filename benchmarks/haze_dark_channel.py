@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,28 +50,38 @@ def darkest_crop_dark_channel(image: np.ndarray) -> float:
     return float(degradation_statistics(crops)[:, DARK].min())
 
 
-def measure(photos: dict[str, np.ndarray], crops: int, size: int = 128) -> dict[str, list[float]]:
+def measure(photos: dict[str, np.ndarray], crops: int, size: int = 128,
+            specs: dict[str, dict | None] | None = None,
+            statistic: Callable[[np.ndarray], float] = darkest_crop_dark_channel) -> dict[str, list[float]]:
+    """``statistic`` of random crops of every photo, clean (spec None) and degraded by each of ``specs``.
+
+    Every spec degrades the same crop with the same seed, so the sets are paired crop by crop.
+    """
+    specs = HAZE if specs is None else specs
     rng = np.random.default_rng(0)
-    values: dict[str, list[float]] = {name: [] for name in HAZE}
+    values: dict[str, list[float]] = {name: [] for name in specs}
     for photo in photos.values():
         h, w = photo.shape[:2]
         for _ in range(crops):
             y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
             crop = photo[y:y + size, x:x + size]
             seed = int(rng.integers(1 << 31))
-            for name, spec in HAZE.items():
+            for name, spec in specs.items():
                 out = crop if spec is None else build_degradation(spec).apply(crop, np.random.default_rng(seed)).image
-                values[name].append(darkest_crop_dark_channel(np.round(np.clip(out, 0, 1) * 255) / 255))
+                values[name].append(statistic(np.round(np.clip(out, 0, 1) * 255) / 255))
     return values
 
 
-def table(values: dict[str, list[float]]) -> str:
-    head = ["crops", "n", *(f"q{q:g}" for q in QUANTILES), *(f"share < {b:g}" for b in BARS)]
+def table(values: dict[str, list[float]], bars: tuple[float, ...] = BARS,
+          quantiles: tuple[float, ...] = QUANTILES, above: bool = False) -> str:
+    """Markdown: per set, its quantiles and the share of crops under (``above``: over) each bar."""
+    sign = ">" if above else "<"
+    head = ["crops", "n", *(f"q{q:g}" for q in quantiles), *(f"share {sign} {b:g}" for b in bars)]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for name, v in values.items():
         a = np.asarray(v)
-        cells = [name, str(a.size), *(f"{np.quantile(a, q):.3f}" for q in QUANTILES),
-                 *(f"{(a < b).mean():.0%}" for b in BARS)]
+        cells = [name, str(a.size), *(f"{np.quantile(a, q):.3f}" for q in quantiles),
+                 *(f"{((a > b) if above else (a < b)).mean():.0%}" for b in bars)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
