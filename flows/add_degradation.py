@@ -132,6 +132,14 @@ def _start_of(trained: dict[str, Any] | None, starts: dict[str, dict[str, str]] 
             "scores": trained.get("warm_start", {}).get("scores", {})}
 
 
+def _estimator_start_of(trained: dict[str, Any], base_estimator: dict[str, str] | None) -> dict[str, Any]:
+    """The report's ``estimator_start``: the base estimator's version and the classes carried over, or scratch."""
+    start = trained.get("warm_start", {})
+    if not start.get("from") or base_estimator is None:
+        return {"from": None, "version": None, "classes": []}
+    return {"from": "base", "version": base_estimator["version"], "classes": list(start.get("classes", []))}
+
+
 def _action(replace: bool, remove: bool) -> str:
     if replace and remove:
         raise ValueError("--replace and --remove exclude each other")
@@ -215,8 +223,13 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
                      "path": download_component_task(adapter_model_name(n), str(versions[n]),
                                                      str(folder / "registry" / f"adapter-{n}-v{versions[n]}"))}
                  for n in extended.degradations}
+        base_estimator = None
+        if extended.phase3.warm_start == "base":
+            version = str(base["components"]["estimator"])
+            base_estimator = {"version": version, "path": download_component_task(
+                ESTIMATOR_MODEL_NAME, version, str(local / "base" / f"estimator-v{version}"))}
         estimator = train_extended_estimator(extended, manifests, digest, found, str(folder), experiment_id,
-                                             parent, options)
+                                             parent, options, base_estimator)
         made = bundle(extended.model_dump(mode="json"), base["components"]["backbone"], versions,
                       estimator["version"], pipeline, digest, parent)
         provenance = {"abair.added_degradation": name, "abair.action": action,
@@ -240,7 +253,8 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
             comparison=compare_scores(before_scores, after_scores, chosen["task_id"]),
             budget=parameter_budget(made["bundle_dir"], list(new_versions)), seconds=seconds,
             train_all_seconds=base["train_all_seconds"], lineage=lineage, suite=after["suite"],
-            partners=list(partners), warm_start=_start_of(trained, starts))
+            partners=list(partners), warm_start=_start_of(trained, starts),
+            estimator_start=_estimator_start_of(estimator, base_estimator))
         report["champion"] = get_alias_version(BUNDLE_MODEL_NAME, "champion")
         report["evaluation"] = {"suite_path": chosen["path"], "task_added_to_suite": chosen["added"],
                                 "before_run_id": before["run_id"], "after_run_id": after["run_id"]}

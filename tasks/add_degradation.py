@@ -139,8 +139,13 @@ def check_degradation_task(name: str, spec: dict[str, Any], source: str, include
 def train_extended_estimator(config: TrainConfig, manifests: list[str], dataset_hash: str,
                              adapters: dict[str, dict[str, str]], work_dir: str, experiment_id: str,
                              parent_run_id: str | None = None,
-                             storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Phase III over every adapter on the union of their datasets; registers ``abair-estimator``."""
+                             storage_options: dict[str, Any] | None = None,
+                             base_estimator: dict[str, str] | None = None) -> dict[str, Any]:
+    """Phase III over every adapter on the union of their datasets; registers ``abair-estimator``.
+
+    ``base_estimator`` (``{"version", "path"}``): where ``phase3.warm_start: base`` starts; recorded as the
+    run's and the version's tag ``abair.warm_start_from`` (``estimator@v<version>``, or ``scratch``).
+    """
     path = str(Path(work_dir) / "estimator.safetensors")
     pins = {f"adapter.{n}.version": a["version"] for n, a in adapters.items()}
     resume = str(Path(work_dir) / ("resume-phase3-" + "-".join(f"{n}{a['version']}" for n, a in adapters.items())
@@ -148,8 +153,13 @@ def train_extended_estimator(config: TrainConfig, manifests: list[str], dataset_
     with phase_run("phase3", config, manifests[-1], dataset_hash, experiment_id, config.phase3.steps,
                    parent_run_id, {**pins, "dataset.manifest_uris": json.dumps(manifests)}) as run:
         summary = train_extended_estimator_file(config, manifests, {n: a["path"] for n, a in adapters.items()},
-                                                path, run.callback, resume, storage_options)
-        ref = register_component("estimator", path, tags=run.tags, run_id=run.run_id)
+                                                path, run.callback, resume, storage_options,
+                                                base_estimator["path"] if base_estimator else None)
+        start = f"estimator@v{base_estimator['version']}" if summary["warm_start"]["from"] and base_estimator \
+            else "scratch"
+        run.client.set_tag(run.run_id, "abair.warm_start_from", start)
+        ref = register_component("estimator", path, tags={**run.tags, "abair.warm_start_from": start},
+                                 run_id=run.run_id)
     return {**summary, "version": ref.version, "model_uri": ref.uri, "run_id": run.run_id, "path": path}
 
 

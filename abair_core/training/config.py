@@ -80,6 +80,11 @@ class EstimatorSchedule(OptimizerSchedule):
         0.0, ge=0, le=1, description="share of samples (any class) shown in greyscale, so a black-and-white "
         "photo is not read as a degradation"
     )
+    warm_start: Literal["scratch", "base"] = Field(
+        "scratch", description="where a retrained estimator starts (add-degradation): 'scratch' (fresh weights) or "
+        "'base' (the base bundle's estimator: every weight, and the output rows of the classes it knows, copied; "
+        "a new class's row fresh); train_all has no base and starts from scratch"
+    )
 
 
 class DataConfig(StrictConfig):

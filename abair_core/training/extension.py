@@ -32,6 +32,7 @@ import numpy as np
 import yaml
 from pydantic import Field
 
+from abair_core.checkpoints import load_checkpoint
 from abair_core.components import class_names_for, save_estimator
 from abair_core.config import ConfigError, StrictConfig, load_yaml, validate_config
 from abair_core.data.dataset import load_dataset_patches, read_dataset_manifest
@@ -50,10 +51,12 @@ from abair_core.evaluation.suite import BenchmarkSuite, BenchmarkTask
 from abair_core.io.errors import ImageDecodeError
 from abair_core.io.image_codec import decode_image
 from abair_core.io.storage import exists, list_files, read_bytes
+from abair_core.models.estimator import DegradationEstimator
 from abair_core.training.config import TrainConfig
 from abair_core.training.loop import MetricsCallback
 from abair_core.training.recipe import run_estimator
 from abair_core.training.steps import component_fingerprint
+from abair_core.training.warm_start import start_estimator_from
 
 __all__ = [
     "ADDED_GROUP",
@@ -319,11 +322,15 @@ def load_union_patches(manifest_uris: Sequence[str], label_names: Sequence[str],
 def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[str],
                                   adapter_paths: Mapping[str, str], estimator_path: str,
                                   callback: MetricsCallback | None = None, resume_path: str | None = None,
-                                  storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                                  storage_options: Mapping[str, Any] | None = None,
+                                  base_estimator_path: str | None = None) -> dict[str, Any]:
     """Phase III over ``clean`` + every adapter, on the union of the datasets of all adapters.
 
     Like :func:`abair_core.training.steps.train_estimator_file` with several manifests: the estimator
     file records each adapter's fingerprint and the manifests and dataset hashes it was trained on.
+    With ``config.phase3.warm_start == "base"`` and ``base_estimator_path`` it starts from that estimator
+    (:func:`abair_core.training.warm_start.start_estimator_from`; the summary's ``warm_start`` lists the
+    classes carried over).
     """
     adapters = [name for name in config.degradations if name in adapter_paths]
     if sorted(adapters) != sorted(adapter_paths):
@@ -332,7 +339,15 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
     missing = [n for n in adapters if not len(patches.indices(("single",), (n,)))]
     if missing:
         raise ValueError(f"the datasets {list(manifest_uris)} hold no single patches of {missing}")
-    estimator, result = run_estimator(config, adapters, patches, callback, resume_path)
+    start: dict[str, Any] = {"from": None, "classes": []}
+    init = None
+    if config.phase3.warm_start == "base" and base_estimator_path is not None:
+        base_state, metadata = load_checkpoint(base_estimator_path, expect={"kind": "estimator"})
+
+        def init(estimator: DegradationEstimator) -> None:
+            start["classes"] = start_estimator_from(estimator, base_state, metadata["class_names"])
+            start["from"] = "base"
+    estimator, result = run_estimator(config, adapters, patches, callback, resume_path, init)
     hashes = [read_dataset_manifest(uri, storage_options)[1] for uri in dict.fromkeys(manifest_uris)]
     adapter_fps = {name: component_fingerprint(adapter_paths[name]) for name in adapters}
     extra = {"train_name": config.name, "dataset_manifests": list(dict.fromkeys(manifest_uris)),
@@ -340,7 +355,7 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
     fingerprint = save_estimator(estimator_path, estimator, adapter_fps, extra=extra)
     return {"fingerprint": fingerprint, "steps": result.steps, "metrics": dict(result.metrics),
             "seconds": result.seconds, "resumed_from": result.resumed_from, "device": result.device,
-            "patches": len(patches), "dataset_hashes": hashes}
+            "patches": len(patches), "dataset_hashes": hashes, "warm_start": start}
 
 
 NORMALISATION_BUFFERS = frozenset({"running_mean", "running_var", "num_batches_tracked"})
@@ -433,7 +448,8 @@ def build_extension_report(*, name: str, action: str, base: Mapping[str, Any], n
                            train_all_seconds: float | None, lineage: Mapping[str, Any],
                            suite: str, tolerance_db: float = 0.2,
                            partners: Sequence[str] = (),
-                           warm_start: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                           warm_start: Mapping[str, Any] | None = None,
+                           estimator_start: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The JSON report of one retraining (see :func:`render_extension_report` for its Markdown).
 
     ``action``: ``add``, ``replace`` or ``remove`` (then the "new task" is the removed type's task:
@@ -441,7 +457,9 @@ def build_extension_report(*, name: str, action: str, base: Mapping[str, Any], n
     ``base``/``new``: {version, components}; ``lineage``: how the old types' data was found
     (``mode`` "reused" or "re-synthesized", ``manifests``, ``missing``); ``partners``: the old types the
     new one was mixed with in sequence patches; ``warm_start``: where the trained adapter started
-    (``{"from": id or None, "version": ..., "scores": {...}}``; None when nothing was trained).
+    (``{"from": id or None, "version": ..., "scores": {...}}``; None when nothing was trained);
+    ``estimator_start``: where the retrained estimator started (``{"from": "base" or None, "version",
+    "classes"}``).
     """
     worst = {m: min((v["methods"][m]["change"] for v in comparison["tasks"].values()
                      if v["methods"].get(m, {}).get("change") is not None), default=None) for m in ("oh", "sw")}
@@ -456,6 +474,7 @@ def build_extension_report(*, name: str, action: str, base: Mapping[str, Any], n
         "wall_share": None if not train_all_seconds else seconds / train_all_seconds,
         "lineage": dict(lineage), "comparison": dict(comparison), "mixed_with": list(partners),
         "warm_start": None if warm_start is None else dict(warm_start),
+        "estimator_start": None if estimator_start is None else dict(estimator_start),
         "old_tasks_worst_change_db": worst, "old_tasks_within_tolerance": within, "tolerance_db": tolerance_db,
     }
 
@@ -510,6 +529,11 @@ def render_extension_report(report: Mapping[str, Any]) -> str:
                   else "zero (a no-op adapter)")
         lines.append(f"- The new adapter started from {origin}" +
                      (f"; PSNR on its training patches: {scores} dB." if scores else "."))
+    estimator_start = report.get("estimator_start")
+    if estimator_start is not None:
+        lines.append(f"- The estimator started from the base's estimator v{estimator_start['version']} (classes "
+                     f"{', '.join(estimator_start['classes'])} carried over)." if estimator_start.get("from")
+                     else "- The estimator was retrained from scratch.")
     new_task = comparison["new_task"]
     before_note = {"add": ", unseen", "replace": "", "remove": ", with the adapter"}[report["action"]]
     after_note = ", unseen" if report["action"] == "remove" else ""

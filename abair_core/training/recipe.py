@@ -60,11 +60,14 @@ def run_adapter(config: TrainConfig, backbone: RestormerBackbone, name: str, pat
 
 
 def run_estimator(config: TrainConfig, adapters: list[str], patches: PatchSet,
-                  callback: MetricsCallback | None = None,
-                  resume_path: str | None = None) -> tuple[DegradationEstimator, TrainResult]:
-    """Phase III over ``clean`` + every adapter's class."""
+                  callback: MetricsCallback | None = None, resume_path: str | None = None,
+                  init: Callable[[DegradationEstimator], None] | None = None
+                  ) -> tuple[DegradationEstimator, TrainResult]:
+    """Phase III over ``clean`` + every adapter's class; ``init`` may set the fresh estimator's weights first."""
     torch.manual_seed(config.phase3.seed)
     estimator = DegradationEstimator(config.estimator, class_names_for(adapters))
+    if init is not None:
+        init(estimator)
     result = train_estimator(estimator, estimator.class_names, patches, config.phase3, callback, resume_path)
     return estimator.cpu().eval(), result
 

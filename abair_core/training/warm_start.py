@@ -12,7 +12,7 @@ one keeps its own name, file and registry version.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -20,9 +20,10 @@ from torch import nn
 
 from abair_core.data.patches import PatchSet
 from abair_core.metrics import psnr
+from abair_core.models.estimator import DegradationEstimator
 from abair_core.models.lora import adapter_state_dict, blend, load_adapter_state_dict
 
-__all__ = ["copy_adapter", "pick_warm_start", "score_adapters_on"]
+__all__ = ["copy_adapter", "pick_warm_start", "score_adapters_on", "start_estimator_from"]
 
 
 def copy_adapter(model: nn.Module, source: str, target: str) -> None:
@@ -80,3 +81,31 @@ def pick_warm_start(scores: dict[str, float], candidates: Sequence[str]) -> str 
         return None
     best = max(ranked, key=lambda c: scores[c])
     return best if scores[best] > scores["backbone"] else None
+
+
+@torch.no_grad()
+def start_estimator_from(estimator: DegradationEstimator, base_state: Mapping[str, torch.Tensor],
+                         base_classes: Sequence[str]) -> list[str]:
+    """Load a base estimator's weights into ``estimator`` whose classes may differ (one added or removed).
+
+    Every tensor but the output layer's must match in shape and is copied;
+    the output layer's row (and bias) of each class the base knows is copied by name, a new class keeps
+    its fresh row. Returns the classes copied. Refuses a base of another architecture, naming the tensor.
+    """
+    class_names = list(estimator.class_names)
+    output_prefix = next(n for n, m in estimator.named_modules() if m is estimator.output_layer) + "."
+    own = estimator.state_dict()
+    for key, tensor in own.items():
+        if key.startswith(output_prefix):
+            continue
+        if key not in base_state or tuple(base_state[key].shape) != tuple(tensor.shape):
+            found = tuple(base_state[key].shape) if key in base_state else "missing"
+            raise ValueError(f"the base estimator does not fit this one at {key!r} (base {found}, here "
+                             f"{tuple(tensor.shape)}): an estimator warm start needs the same estimator config")
+        tensor.copy_(base_state[key])
+    copied = [name for name in class_names if name in base_classes]
+    for key, tensor in own.items():
+        if key.startswith(output_prefix):
+            for name in copied:
+                tensor[class_names.index(name)] = base_state[key][list(base_classes).index(name)]
+    return copied

@@ -17,7 +17,7 @@ def test_under_exposed_crops_read_darker_than_their_clean_originals(load_script,
     corner = np.asarray(values["brightest training corner (exposure 0.4, gamma 1)"])
     training = np.asarray(values["training range (exposure 0.1-0.4)"])
     assert (corner < clean).all() and (training <= corner + 0.02).all()  # darker, and the corner is the brightest
-    assert corner.max() <= 0.42 < 0.5  # the shipped bar (0.5) never gates the training range
+    assert corner.max() <= 0.42  # under the shipped bar (0.5): it never gates the training range
     for name in ("coffee", "chelsea"):
         Image.fromarray(getattr(data, name)()).save(tmp_path / f"{name}.png")
     assert script.main(["--photos", str(tmp_path), "--crops", "1", "--no-write"]) == 0

@@ -47,6 +47,12 @@ def base(micro_train_config, mlflow_store, prefect_harness, tmp_path_factory):
             "storage": Path(mlflow_store.storage.root.removeprefix("file://"))}
 
 
+def estimator_tags(result: dict) -> dict[str, str]:
+    from mlflow import MlflowClient
+
+    return MlflowClient().get_model_version("abair-estimator", result["estimator"]["version"]).tags
+
+
 def _model_names() -> set[str]:
     from mlflow import MlflowClient
 
@@ -95,7 +101,8 @@ def test_add_jpeg_reuses_old_adapters_and_registers_a_pinned_challenger(base) ->
     assert tags["abair.base_version"] == before["bundle"] and tags["abair.added_degradation"] == "jpeg"
     adapter = client.get_model_version("abair-adapter-jpeg", result["adapter"]["version"])
     assert adapter.tags["backbone.version"] == before["backbone"]
-    assert adapter.tags["abair.warm_start_from"] == "zero"  # the shipped recipes start new adapters at zero
+    assert adapter.tags["abair.warm_start_from"] == "zero"  # the micro recipe starts new adapters at zero
+    assert estimator_tags(result)["abair.warm_start_from"] == "scratch"
     estimator = client.get_model_version("abair-estimator", result["estimator"]["version"])
     assert estimator.tags["adapter.jpeg.version"] == result["adapter"]["version"]
     assert json.loads(estimator.tags["dataset.manifest_uris"]) == [base["train"]["dataset"]["manifest_uri"],
@@ -125,7 +132,7 @@ def test_add_jpeg_reuses_old_adapters_and_registers_a_pinned_challenger(base) ->
     assert json.loads(Path(result["report_files"]["json"]).read_text())["new"]["version"] == new["version"]
 
 
-def test_a_warm_start_begins_from_a_pinned_old_adapter_and_says_so(base, tmp_path) -> None:
+def test_warm_starts_begin_from_the_pinned_old_components_and_say_so(base, tmp_path) -> None:
     from mlflow import MlflowClient
 
     from flows.add_degradation import add_degradation
@@ -133,6 +140,7 @@ def test_a_warm_start_begins_from_a_pinned_old_adapter_and_says_so(base, tmp_pat
     before = base["train"]["versions"]
     recipe = yaml.safe_load(Path(base["pipeline"]).with_name("recipe.yaml").read_text())
     recipe["phase2"] = {**recipe["phase2"], "warm_start": "best"}
+    recipe["phase3"] = {**recipe["phase3"], "warm_start": "base"}
     (tmp_path / "warm.yaml").write_text(yaml.safe_dump(recipe))
     result = add_degradation("jpeg", spec=str(ROOT / "configs/degradations/added/jpeg.yaml"),
                              pipeline=base["pipeline"], suite=base["suite"], train_config=str(tmp_path / "warm.yaml"))
@@ -146,6 +154,12 @@ def test_a_warm_start_begins_from_a_pinned_old_adapter_and_says_so(base, tmp_pat
     assert tag["abair.warm_start_from"] == (f"{expected}@v{start['version']}" if expected else "zero")
     markdown = Path(result["report_files"]["markdown"]).read_text()
     assert "- The new adapter started from " in markdown and "PSNR on its training patches: input " in markdown
+    # the estimator started from the base's: its classes carried over, the version recorded
+    assert result["report"]["estimator_start"] == {"from": "base", "version": before["estimator"],
+                                                   "classes": ["clean", "noise", "blur"]}
+    estimator = MlflowClient().get_model_version("abair-estimator", result["estimator"]["version"])
+    assert estimator.tags["abair.warm_start_from"] == f"estimator@v{before['estimator']}"
+    assert f"- The estimator started from the base's estimator v{before['estimator']}" in markdown
     # the old adapters it was scored against are untouched: same versions pinned in the new bundle
     tags = MlflowClient().get_model_version("abair", result["bundle"]["version"]).tags
     assert tags["component.adapter.noise"] == before["adapter.noise"]

@@ -13,7 +13,12 @@ from abair_core.degradations.specs import load_degradation_specs
 from abair_core.metrics import psnr
 from abair_core.models.factory import build_model
 from abair_core.models.lora import AdapterConfig, adapter_names, add_adapter, blend, lora_modules
-from abair_core.training.warm_start import copy_adapter, pick_warm_start, score_adapters_on
+from abair_core.training.warm_start import (
+    copy_adapter,
+    pick_warm_start,
+    score_adapters_on,
+    start_estimator_from,
+)
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +84,33 @@ def test_pick_takes_the_best_adapter_only_when_it_beats_the_backbone():
     assert pick_warm_start({"input": 30.0, "backbone": 26.0, "noise": 28.5, "blur": 27.0}, ["noise", "blur"]) == "noise"
     assert pick_warm_start({"input": 30.0, "backbone": 29.0, "noise": 28.5, "blur": 27.0}, ["noise", "blur"]) is None
     assert pick_warm_start({"input": 30.0, "backbone": 29.0}, []) is None
+
+
+def _estimator(classes: list[str], width: int = 16, seed: int = 0):
+    from abair_core.models.estimator import DegradationEstimator, EstimatorConfig
+
+    torch.manual_seed(seed)
+    return DegradationEstimator(EstimatorConfig(width=width), classes).eval()
+
+
+def test_an_estimator_with_one_more_class_keeps_the_old_classes_logits_exactly():
+    base = _estimator(["clean", "noise", "blur"], seed=1)
+    grown = _estimator(["clean", "noise", "blur", "jpeg"], seed=2)
+    fresh_row = grown.output_layer.weight[3].clone()
+    copied = start_estimator_from(grown, base.state_dict(), base.class_names)
+    assert copied == ["clean", "noise", "blur"]
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(grown(x)[:, :3], base(x), atol=1e-6)
+    assert torch.equal(grown.output_layer.weight[3], fresh_row)  # the new class starts fresh
+
+
+def test_a_removed_class_is_dropped_and_another_architecture_is_refused():
+    base = _estimator(["clean", "noise", "blur"], seed=1)
+    shrunk = _estimator(["clean", "blur"], seed=2)
+    assert start_estimator_from(shrunk, base.state_dict(), base.class_names) == ["clean", "blur"]
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(shrunk(x), base(x)[:, [0, 2]], atol=1e-6)
+    with pytest.raises(ValueError, match="needs the same estimator config"):
+        start_estimator_from(_estimator(["clean", "noise"], width=8), base.state_dict(), base.class_names)
