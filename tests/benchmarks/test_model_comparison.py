@@ -1,0 +1,30 @@
+"""benchmarks/model_comparison.py: two scores.json side by side, changes computed per task and method."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _scores(oh: float, sw: float, accuracy: float, with_new_task: bool) -> dict:
+    tasks = {"rain": {"input": {"psnr": 24.0}, "oh": {"psnr": oh}, "sw": {"psnr": sw}, "oracle": {"psnr": oh + 1}}}
+    groups = {"known": ["rain"]}
+    if with_new_task:
+        tasks["snow"] = {"input": {"psnr": 21.0}, "oh": {"psnr": 26.0}, "sw": {"psnr": 25.0}, "oracle": {"psnr": 27.0}}
+        groups["unseen"] = ["snow"]
+    return {"scores": tasks, "groups": groups, "estimator": {"accuracy": accuracy, "classes": ["clean", "rain"]}}
+
+
+def test_changes_per_task_and_a_task_only_the_second_model_has(load_script, tmp_path: Path, capsys) -> None:
+    script = load_script("model_comparison")
+    for name, scores in (("a", _scores(30.0, 29.0, 0.8, False)), ("b", _scores(30.5, 28.75, 0.9, True))):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "scores.json").write_text(json.dumps(scores))
+    doc = tmp_path / "BENCH.md"
+    assert script.main([str(tmp_path / "a"), str(tmp_path / "b"), "--names", "v1", "v4", "--section", "Cmp",
+                        "--doc", str(doc)]) == 0
+    text = doc.read_text()
+    assert "| rain | known | 24.00 | 30.00 / 29.00 | 30.50 / 28.75 | 31.50 | +0.50 | -0.25 |" in text
+    assert "| snow | unseen | 21.00 | N/A / N/A | 26.00 / 25.00 | 27.00 | N/A | N/A |" in text
+    assert "- v4: known average OH 30.50 / SW 28.75 dB; estimator accuracy 90.0% over 2 classes." in text
+    assert text.startswith("# Benchmarks") and "## Cmp" in capsys.readouterr().out + text
