@@ -43,11 +43,15 @@ BARS = (0.05, 0.1, 0.12)
 QUANTILES = (0.0, 0.01, 0.05, 0.5)
 
 
-def darkest_crop_dark_channel(image: np.ndarray) -> float:
-    """The haze gate's statistic for one HWC image in [0, 1] (four 64 px crops, as the estimator cuts them)."""
+def crop_statistics(image: np.ndarray) -> torch.Tensor:
+    """The estimator's statistics (crops x statistics) of one HWC image in [0, 1], four 64 px crops as it cuts them."""
     x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
-    crops = native_crops(x, 64, 4).reshape(-1, 3, 64, 64)
-    return float(degradation_statistics(crops)[:, DARK].min())
+    return degradation_statistics(native_crops(x, 64, 4).reshape(-1, 3, 64, 64))
+
+
+def darkest_crop_dark_channel(image: np.ndarray) -> float:
+    """The haze gate's statistic for one HWC image in [0, 1]: the smallest mean dark channel of the crops."""
+    return float(crop_statistics(image)[:, DARK].min())
 
 
 def measure(photos: dict[str, np.ndarray], crops: int, size: int = 128,

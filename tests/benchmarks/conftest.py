@@ -25,3 +25,19 @@ def load_script() -> Callable[[str], ModuleType]:
         return module
 
     return load
+
+
+@pytest.fixture
+def untrained_bundle(tmp_path: Path) -> Path:
+    """An untrained tiny ABAIR (noise and blur adapters) saved as a bundle: for scripts that need mechanics only."""
+    import torch
+
+    from abair_core.bundle import save_bundle
+    from abair_core.components import class_names_for
+    from abair_core.models import AdapterConfig, EstimatorConfig, build_abair
+
+    torch.manual_seed(0)
+    names = ["noise", "blur"]
+    directory = tmp_path / "untrained-bundle"
+    save_bundle(build_abair("tiny", AdapterConfig(), EstimatorConfig(), names, class_names_for(names)), directory)
+    return directory

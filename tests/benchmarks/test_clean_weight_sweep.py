@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 from PIL import Image
 from skimage import data
@@ -22,21 +21,9 @@ SUITE = {
 }
 
 
-def _bundle(directory: Path) -> Path:
-    """A tiny ABAIR (noise and blur adapters) saved as a bundle: the sweep only needs its mechanics."""
-    from abair_core.bundle import save_bundle
-    from abair_core.components import class_names_for
-    from abair_core.models import AdapterConfig, EstimatorConfig, build_abair
-
-    torch.manual_seed(0)
-    names = ["noise", "blur"]
-    save_bundle(build_abair("tiny", AdapterConfig(), EstimatorConfig(), names, class_names_for(names)), directory)
-    return directory
-
-
-def test_sweep_rows_follow_the_weight(load_script, tmp_path: Path, capsys) -> None:
+def test_sweep_rows_follow_the_weight(load_script, untrained_bundle: Path, tmp_path: Path, capsys) -> None:
     script = load_script("clean_weight_sweep")
-    micro_bundle_dir = _bundle(tmp_path / "bundle")
+    micro_bundle_dir = untrained_bundle
     holdout = tmp_path / "holdout"
     holdout.mkdir()
     for name in ("astronaut", "chelsea"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 from PIL import Image
 from skimage import data
@@ -20,18 +19,8 @@ SUITE = {
 }
 
 
-def _bundle(directory: Path) -> Path:
-    from abair_core.bundle import save_bundle
-    from abair_core.components import class_names_for
-    from abair_core.models import AdapterConfig, EstimatorConfig, build_abair
-
-    torch.manual_seed(0)
-    names = ["noise", "blur"]
-    save_bundle(build_abair("tiny", AdapterConfig(), EstimatorConfig(), names, class_names_for(names)), directory)
-    return directory
-
-
-def test_routes_count_every_clean_and_mild_input_and_price_them(load_script, tmp_path: Path) -> None:
+def test_routes_count_every_clean_and_mild_input_and_price_them(load_script, untrained_bundle: Path,
+                                                                 tmp_path: Path) -> None:
     script = load_script("mild_routing")
     holdout = tmp_path / "holdout"
     holdout.mkdir()
@@ -39,7 +28,7 @@ def test_routes_count_every_clean_and_mild_input_and_price_them(load_script, tmp
         Image.fromarray(np.ascontiguousarray(getattr(data, name)()[:96, :96])).save(holdout / f"{name}.png")
     suite_path = tmp_path / "suite.yaml"
     suite_path.write_text(yaml.safe_dump({**SUITE, "images": holdout.as_uri()}))
-    model = script.load_bundle(_bundle(tmp_path / "bundle")).eval()
+    model = script.load_bundle(untrained_bundle).eval()
     suite, photos = script.suite_photos(str(suite_path), None)
     rows = script.measure(model, suite, photos)
 
