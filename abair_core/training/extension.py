@@ -82,6 +82,7 @@ __all__ = [
     "suite_with_task",
     "train_extended_estimator_file",
     "training_spec",
+    "worst_changes",
     "write_spec_file",
 ]
 
@@ -443,6 +444,13 @@ def compare_scores(before: Mapping[str, Any], after: Mapping[str, Any], new_task
     return {"new_task": {"id": new_task, "group": group_of.get(new_task), "methods": new}, "tasks": tasks}
 
 
+def worst_changes(comparison: Mapping[str, Any], groups: Sequence[str] | None = None) -> dict[str, float | None]:
+    """The lowest after - before change under OH and SW over the other tasks (of ``groups`` only, when given)."""
+    rows = [v for v in comparison["tasks"].values() if groups is None or v.get("group") in groups]
+    return {m: min((v["methods"][m]["change"] for v in rows if v["methods"].get(m, {}).get("change") is not None),
+                   default=None) for m in ("oh", "sw")}
+
+
 def build_extension_report(*, name: str, action: str, base: Mapping[str, Any], new: Mapping[str, Any],
                            comparison: Mapping[str, Any], budget: Mapping[str, Any], seconds: float,
                            train_all_seconds: float | None, lineage: Mapping[str, Any],
@@ -461,9 +469,9 @@ def build_extension_report(*, name: str, action: str, base: Mapping[str, Any], n
     ``estimator_start``: where the retrained estimator started (``{"from": "base" or None, "version",
     "classes"}``).
     """
-    worst = {m: min((v["methods"][m]["change"] for v in comparison["tasks"].values()
-                     if v["methods"].get(m, {}).get("change") is not None), default=None) for m in ("oh", "sw")}
+    worst = worst_changes(comparison)
     within = {m: (None if worst[m] is None else worst[m] >= -tolerance_db) for m in worst}
+    known = worst_changes(comparison, ("known",))
     return {
         "degradation": name, "action": action, "suite": suite,
         "base": dict(base), "new": dict(new),
@@ -476,6 +484,8 @@ def build_extension_report(*, name: str, action: str, base: Mapping[str, Any], n
         "warm_start": None if warm_start is None else dict(warm_start),
         "estimator_start": None if estimator_start is None else dict(estimator_start),
         "old_tasks_worst_change_db": worst, "old_tasks_within_tolerance": within, "tolerance_db": tolerance_db,
+        "known_tasks_worst_change_db": known,
+        "known_tasks_within_tolerance": {m: (None if known[m] is None else known[m] >= -tolerance_db) for m in known},
     }
 
 
@@ -556,7 +566,11 @@ def render_extension_report(report: Mapping[str, Any]) -> str:
     verdict = {True: f"within {tol} dB", False: f"more than {tol} dB lower", None: "N/A"}
     worst, within = report["old_tasks_worst_change_db"], report["old_tasks_within_tolerance"]
     summary = ", ".join(f"{m.upper()} {_db(worst[m], True)} dB ({verdict[within[m]]})" for m in ("oh", "sw"))
-    lines += ["", f"Worst change of the other tasks: {summary}.", "",
+    known = worst_changes(comparison, ("known",))
+    known_summary = ", ".join(f"{m.upper()} {_db(known[m], True)} dB "
+                              f"({verdict[None if known[m] is None else known[m] >= -tol]})" for m in ("oh", "sw"))
+    lines += ["", (f"Worst change of the known tasks: {known_summary}; of all other tasks (known, unseen, mixed, "
+              f"clean, mild): {summary}."), "",
               ("Nothing was promoted: review, then `abair promote` "
               f"(champion stays v{report.get('champion') or base['version']}).")]
     return "\n".join(lines) + "\n"

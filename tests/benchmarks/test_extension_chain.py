@@ -13,7 +13,9 @@ def _report(name: str, base: str, new: str, before: float, after: float, worst_o
             "input": {"before": 30.0, "after": 30.0, "gain": 0.0},
             "oh": {"before": before, "after": after, "gain": after - before},
             "sw": {"before": before, "after": after + 0.1, "gain": after + 0.1 - before},
-            "oracle": {"before": None, "after": after + 0.3, "gain": None}}}},
+            "oracle": {"before": None, "after": after + 0.3, "gain": None}}},
+            "tasks": {"rain": {"group": "known", "methods": {"oh": {"change": 0.0}, "sw": {"change": -0.1}}},
+                      "clean": {"group": "clean", "methods": {"oh": {"change": worst_oh}, "sw": {"change": -0.3}}}}},
         "old_tasks_worst_change_db": {"oh": worst_oh, "sw": -0.3},
         "old_tasks_within_tolerance": {"oh": worst_oh >= -0.2, "sw": False},
         "parameters": {"trainable_share": 0.25}, "wall_seconds": 600.0, "wall_share": 0.1,
@@ -35,5 +37,5 @@ def test_chain_rows_and_section(tmp_path: Path, load_script) -> None:
     text = doc.read_text()
     assert "## Chain" in text and "base: small" in text
     assert ("| `jpeg` v4 -> v5 | jpeg_task | 30.00 | 30.00 / 30.00 | 31.00 / 31.10 | 31.30 | +1.10 | "
-            "-0.05 (yes) | -0.30 (no) | 25.0% | 600 (10%) |") in text
+            "+0.00 (yes) / -0.10 (yes) | -0.05 (yes) | -0.30 (no) | 25.0% | 600 (10%) |") in text
     assert "| `snow` v5 -> v6 |" in text and "-0.50 (no)" in text

@@ -50,6 +50,7 @@ from abair_core.training.extension import (
     suite_with_task,
     train_extended_estimator_file,
     training_spec,
+    worst_changes,
     write_spec_file,
 )
 
@@ -301,11 +302,15 @@ def test_report_arithmetic_and_markdown() -> None:
     assert report["wall_share"] == 0.25
     assert report["old_tasks_worst_change_db"]["oh"] == pytest.approx(-0.3)
     assert report["old_tasks_within_tolerance"] == {"oh": False, "sw": True}
+    assert report["known_tasks_worst_change_db"]["oh"] == pytest.approx(-0.3)  # both other tasks are known here
+    assert report["known_tasks_within_tolerance"] == {"oh": False, "sw": True}
     json.dumps(report)
     markdown = render_extension_report(report)
     assert "abair v1 -> v2 (challenger)" in markdown and "1.5k** of 100.0k" in markdown
     assert "30 s** vs 120 s" in markdown and "| oh | 27.50 | 29.00 | +1.50 |" in markdown
     assert "| blur | known | 25.00 | 24.70 | -0.30 |" in markdown and "more than 0.2 dB lower" in markdown
+    assert "Worst change of the known tasks: OH -0.30 dB (more than 0.2 dB lower), SW +0.00 dB (within 0.2 dB); " \
+           "of all other tasks" in markdown
     assert "sequences of `jpeg` with noise (either order)" in markdown
     unknown = render_extension_report({**report, "train_all_seconds": None, "wall_share": None,
                                        "lineage": {"mode": "re-synthesized", "manifests": ["m"], "missing": ["x"]}})
@@ -327,3 +332,13 @@ def test_removal_is_checked_and_drops_the_adapter_from_the_recipe() -> None:
     assert removed_task_spec("noise", None, SPECS)["sigma"] == [10, 50]
     assert removed_task_spec("speckle", None, SPECS) == {"type": "speckle"}
 
+
+
+def test_the_known_verdict_ignores_clean_mild_and_mixed_rows() -> None:
+    comparison = {"tasks": {
+        "rain": {"group": "known", "methods": {"oh": {"change": 0.0}, "sw": {"change": -0.1}}},
+        "clean": {"group": "clean", "methods": {"oh": {"change": -12.7}, "sw": {"change": -12.0}}},
+        "blur_noise": {"group": "mixed", "methods": {"oh": {"change": -0.7}, "sw": {"change": None}}}}}
+    assert worst_changes(comparison) == {"oh": pytest.approx(-12.7), "sw": pytest.approx(-12.0)}
+    assert worst_changes(comparison, ("known",)) == {"oh": 0.0, "sw": pytest.approx(-0.1)}
+    assert worst_changes(comparison, ("unseen",)) == {"oh": None, "sw": None}
