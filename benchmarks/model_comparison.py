@@ -3,11 +3,14 @@
 Usage::
 
     python benchmarks/model_comparison.py BEFORE_REPORT_DIR AFTER_REPORT_DIR --section "..." [--note "..."]
+    python benchmarks/model_comparison.py DIR DIR DIR ... --summary --names v1 v2 v3 ... --section "..."
 
 Each folder is what ``abair evaluate --report-dir`` writes (``scores.json``). Rows follow the after-model's
 groups (known, unseen, mixed, clean, mild); a task the before-model has no score for shows N/A. Below the
-table: the estimator accuracy of both, and the known average under OH and SW. Rewrites the docs/BENCHMARKS.md
-section given by ``--section`` (``--no-write``: print only).
+table: the estimator accuracy of both, and the known average under OH and SW. ``--summary`` takes any number of
+evaluations and prints one row each instead: known average OH / SW, the clean row (SW), the mild rows' mean SW
+minus input, every unseen task under OH, and the estimator's accuracy. Rewrites the docs/BENCHMARKS.md section
+given by ``--section`` (``--no-write``: print only).
 """
 
 from __future__ import annotations
@@ -62,18 +65,46 @@ def render(before: dict[str, Any], after: dict[str, Any], names: tuple[str, str]
     return "\n".join(lines) + "\n"
 
 
+def summary(evaluations: list[dict[str, Any]], names: list[str]) -> str:
+    """One row per evaluation: known OH / SW, clean SW, mild SW - input, each unseen task's OH, estimator accuracy."""
+    groups = evaluations[0]["groups"]
+    unseen = groups.get("unseen", [])
+    head = ["model", "known OH / SW", "clean SW", "mild SW - input", *(f"{t} OH" for t in unseen), "estimator"]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for name, scores in zip(names, evaluations, strict=True):
+        known = {m: statistics.fmean(v for t in groups.get("known", []) if (v := _psnr(scores, t, m)) is not None)
+                 for m in METHODS}
+        mild = [_diff(_psnr(scores, t, "sw"), _psnr(scores, t, "input")) for t in groups.get("mild", [])]
+        mild_mean = statistics.fmean(v for v in mild if v is not None) if any(v is not None for v in mild) else None
+        cells = [name, f"{known['oh']:.2f} / {known['sw']:.2f}",
+                 _db(statistics.fmean(_psnr(scores, t, "sw") or 0.0 for t in groups.get("clean", ["clean"]))),
+                 _db(mild_mean, True), *(_db(_psnr(scores, t, "oh")) for t in unseen),
+                 f"{100 * scores['estimator']['accuracy']:.1f}% ({len(scores['estimator']['classes'])} classes)"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("before", help="report folder of the first evaluation (scores.json)")
-    parser.add_argument("after", help="report folder of the second evaluation")
-    parser.add_argument("--names", nargs=2, default=("before", "after"), help="column labels of the two models")
+    parser.add_argument("reports", nargs="+", help="report folders (scores.json): two, or any number with --summary")
+    parser.add_argument("--names", nargs="+", default=None, help="labels of the models, in order")
+    parser.add_argument("--summary", action="store_true", help="one row per evaluation instead of a task table")
     parser.add_argument("--section", required=True)
     parser.add_argument("--note", default="", help="Markdown put before the table")
     parser.add_argument("--doc", default=str(ROOT / "docs/BENCHMARKS.md"))
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    before, after = (json.loads((Path(d) / "scores.json").read_text()) for d in (args.before, args.after))
-    body = (args.note.strip() + "\n\n" if args.note else "") + render(before, after, tuple(args.names))
+    evaluations = [json.loads((Path(d) / "scores.json").read_text()) for d in args.reports]
+    names = args.names or [Path(d).name for d in args.reports]
+    if len(names) != len(evaluations):
+        parser.error(f"{len(names)} --names for {len(evaluations)} report folders")
+    if args.summary:
+        table = summary(evaluations, names)
+    elif len(evaluations) == 2:
+        table = render(evaluations[0], evaluations[1], (names[0], names[1]))
+    else:
+        parser.error("a side-by-side table compares exactly two report folders (or pass --summary)")
+    body = (args.note.strip() + "\n\n" if args.note else "") + table
     print(body)
     if not args.no_write:
         update_section(Path(args.doc), args.section, body)

@@ -28,3 +28,18 @@ def test_changes_per_task_and_a_task_only_the_second_model_has(load_script, tmp_
     assert "| snow | unseen | 21.00 | N/A / N/A | 26.00 / 25.00 | 27.00 | N/A | N/A |" in text
     assert "- v4: known average OH 30.50 / SW 28.75 dB; estimator accuracy 90.0% over 2 classes." in text
     assert text.startswith("# Benchmarks") and "## Cmp" in capsys.readouterr().out + text
+
+
+def test_summary_has_one_row_per_evaluation(load_script, tmp_path: Path, capsys) -> None:
+    script = load_script("model_comparison")
+    folders = []
+    for name, scores in (("a", _scores(30.0, 29.0, 0.8, True)), ("b", _scores(30.5, 28.75, 0.9, True))):
+        scores["groups"]["clean"] = ["clean"]
+        scores["scores"]["clean"] = {"sw": {"psnr": 90.0}}
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "scores.json").write_text(json.dumps(scores))
+        folders.append(str(tmp_path / name))
+    assert script.main([*folders, "--summary", "--names", "v1", "v2", "--section", "S", "--no-write"]) == 0
+    out = capsys.readouterr().out
+    assert "| model | known OH / SW | clean SW | mild SW - input | snow OH | estimator |" in out
+    assert "| v2 | 30.50 / 28.75 | 90.00 | N/A | 26.00 | 90.0% (2 classes) |" in out
