@@ -35,6 +35,7 @@ from urllib.parse import unquote, urlsplit
 from mlflow import MlflowClient
 from prefect import flow, get_run_logger
 
+from abair_core.bundle import ESTIMATOR_FILE, adapter_file
 from abair_core.data.dataset import read_dataset_manifest
 from abair_core.training.config import TrainConfig
 from abair_core.training.extension import (
@@ -112,32 +113,11 @@ def _old_datasets(lineage: dict[str, dict[str, Any]], pipeline: str | None, opti
     return {"mode": "re-synthesized", "manifests": list(dict.fromkeys(manifests)), "missing": missing}
 
 
-def _warm_start_candidates(base: dict[str, Any], local: Path) -> dict[str, dict[str, str]]:
-    """Every adapter of the base bundle (id -> version and downloaded file): where a new one may start."""
-    found = {}
-    for old in base["adapters"]:
-        version = str(base["components"][f"adapter.{old}"])
-        found[old] = {"version": version,
-                      "path": download_component_task(adapter_model_name(old), version,
-                                                      str(local / "base" / f"adapter-{old}-v{version}"))}
-    return found
-
-
-def _start_of(trained: dict[str, Any] | None, starts: dict[str, dict[str, str]] | None) -> dict[str, Any] | None:
-    """The report's ``warm_start`` entry: the source adapter and its version, with the scores that chose it."""
-    if trained is None:
-        return None
-    source = trained.get("warm_start", {}).get("from")
-    return {"from": source, "version": (starts or {}).get(source, {}).get("version") if source else None,
-            "scores": trained.get("warm_start", {}).get("scores", {})}
-
-
-def _estimator_start_of(trained: dict[str, Any], base_estimator: dict[str, str] | None) -> dict[str, Any]:
-    """The report's ``estimator_start``: the base estimator's version and the classes carried over, or scratch."""
-    start = trained.get("warm_start", {})
-    if not start.get("from") or base_estimator is None:
-        return {"from": None, "version": None, "classes": []}
-    return {"from": "base", "version": base_estimator["version"], "classes": list(start.get("classes", []))}
+def _warm_start_candidates(base: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Every adapter of the base bundle (id -> pinned version and its file in the base's local bundle folder)."""
+    folder = Path(base["bundle_dir"])
+    return {old: {"version": str(base["components"][f"adapter.{old}"]), "path": str(folder / adapter_file(old))}
+            for old in base["adapters"]}
 
 
 def _action(replace: bool, remove: bool) -> str:
@@ -204,10 +184,9 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
                         "abair.action": action, "abair.base_version": base["version"], "git.commit": git_commit()})
     try:
         data, trained, new_versions = None, None, {}
-        starts: dict[str, dict[str, str]] | None = None
         if new_only is not None:
             data = synthesize(new_only.model_dump(mode="json"), pipeline)
-            starts = _warm_start_candidates(base, local) if new_only.phase2.warm_start == "best" else None
+            starts = _warm_start_candidates(base) if new_only.phase2.warm_start == "best" else None
             trained = adapters(new_only.model_dump(mode="json"), data["manifest_uri"],
                                base["components"]["backbone"], pipeline, only=[name], concurrency=1,
                                parent_run_id=parent, warm_start=starts)[name]
@@ -224,10 +203,9 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
                                                      str(folder / "registry" / f"adapter-{n}-v{versions[n]}"))}
                  for n in extended.degradations}
         base_estimator = None
-        if extended.phase3.warm_start == "base":
-            version = str(base["components"]["estimator"])
-            base_estimator = {"version": version, "path": download_component_task(
-                ESTIMATOR_MODEL_NAME, version, str(local / "base" / f"estimator-v{version}"))}
+        if extended.phase3.warm_start == "base":  # the pinned file, already in the base's local bundle folder
+            base_estimator = {"version": str(base["components"]["estimator"]),
+                              "path": str(Path(base["bundle_dir"]) / ESTIMATOR_FILE)}
         estimator = train_extended_estimator(extended, manifests, digest, found, str(folder), experiment_id,
                                              parent, options, base_estimator)
         made = bundle(extended.model_dump(mode="json"), base["components"]["backbone"], versions,
@@ -253,8 +231,8 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
             comparison=compare_scores(before_scores, after_scores, chosen["task_id"]),
             budget=parameter_budget(made["bundle_dir"], list(new_versions)), seconds=seconds,
             train_all_seconds=base["train_all_seconds"], lineage=lineage, suite=after["suite"],
-            partners=list(partners), warm_start=_start_of(trained, starts),
-            estimator_start=_estimator_start_of(estimator, base_estimator))
+            partners=list(partners), warm_start=trained["warm_start"] if trained else None,
+            estimator_start=estimator["warm_start"])
         report["champion"] = get_alias_version(BUNDLE_MODEL_NAME, "champion")
         report["evaluation"] = {"suite_path": chosen["path"], "task_added_to_suite": chosen["added"],
                                 "before_run_id": before["run_id"], "after_run_id": after["run_id"]}

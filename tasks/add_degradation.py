@@ -144,7 +144,8 @@ def train_extended_estimator(config: TrainConfig, manifests: list[str], dataset_
     """Phase III over every adapter on the union of their datasets; registers ``abair-estimator``.
 
     ``base_estimator`` (``{"version", "path"}``): where ``phase3.warm_start: base`` starts; recorded as the
-    run's and the version's tag ``abair.warm_start_from`` (``estimator@v<version>``, or ``scratch``).
+    run's and the version's tag ``abair.warm_start_from`` (``estimator@v<version>``, or ``scratch``) and
+    returned as ``warm_start`` (``from``, ``version``, ``classes``).
     """
     path = str(Path(work_dir) / "estimator.safetensors")
     pins = {f"adapter.{n}.version": a["version"] for n, a in adapters.items()}
@@ -155,8 +156,9 @@ def train_extended_estimator(config: TrainConfig, manifests: list[str], dataset_
         summary = train_extended_estimator_file(config, manifests, {n: a["path"] for n, a in adapters.items()},
                                                 path, run.callback, resume, storage_options,
                                                 base_estimator["path"] if base_estimator else None)
-        start = f"estimator@v{base_estimator['version']}" if summary["warm_start"]["from"] and base_estimator \
-            else "scratch"
+        version = base_estimator["version"] if base_estimator and summary["warm_start"]["from"] else None
+        summary["warm_start"]["version"] = version
+        start = f"estimator@v{version}" if version else "scratch"
         run.client.set_tag(run.run_id, "abair.warm_start_from", start)
         ref = register_component("estimator", path, tags={**run.tags, "abair.warm_start_from": start},
                                  run_id=run.run_id)

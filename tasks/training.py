@@ -47,7 +47,7 @@ def train_adapter(config: TrainConfig, name: str, dataset: dict[str, str], backb
 
     ``warm_start``: old adapter id -> ``{"version", "path"}`` candidates for ``phase2.warm_start: best``;
     the chosen one is recorded on the run and the registered version (``abair.warm_start_from``,
-    ``<id>@v<version>``, or ``zero``).
+    ``<id>@v<version>``, or ``zero``) and returned as ``warm_start`` (``from``, ``version``, ``scores``).
     """
     path = str(Path(work_dir) / f"adapter-{name}.safetensors")
     resume = str(Path(work_dir) / f"resume-phase2-{name}-backbone-v{backbone['version']}.safetensors")
@@ -57,7 +57,9 @@ def train_adapter(config: TrainConfig, name: str, dataset: dict[str, str], backb
         summary = train_adapter_file(config, name, dataset["manifest_uri"], backbone["path"], path, run.callback,
                                      resume, storage_options, candidates)
         source = summary["warm_start"]["from"]
-        start = f"{source}@v{warm_start[source]['version']}" if source and warm_start else "zero"
+        version = warm_start[source]["version"] if source and warm_start else None
+        summary["warm_start"]["version"] = version
+        start = f"{source}@v{version}" if version else "zero"
         run.client.set_tag(run.run_id, "abair.warm_start_from", start)
         for key, value in summary["warm_start"]["scores"].items():
             run.client.log_metric(run.run_id, f"warm_start/psnr_{key}", value)

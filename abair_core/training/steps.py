@@ -74,8 +74,8 @@ def warm_start_adapter(config: TrainConfig, backbone: nn.Module, backbone_fp: st
     for old, path in candidates.items():
         load_adapter(path, backbone, backbone_fp, name=loaded[old])
     try:
-        scores = score_adapters_on(backbone, patches, name, list(loaded.values()))
-        scores = {next((o for o, p in loaded.items() if p == k), k): v for k, v in scores.items()}
+        public = {private: old for old, private in loaded.items()}
+        scores = {public.get(k, k): v for k, v in score_adapters_on(backbone, patches, name, list(public)).items()}
         chosen = pick_warm_start(scores, list(candidates))
         if chosen is not None:
             copy_adapter(backbone, loaded[chosen], name)
