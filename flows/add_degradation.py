@@ -113,7 +113,7 @@ def _old_datasets(lineage: dict[str, dict[str, Any]], pipeline: str | None, opti
     return {"mode": "re-synthesized", "manifests": list(dict.fromkeys(manifests)), "missing": missing}
 
 
-def _warm_start_candidates(base: dict[str, Any]) -> dict[str, dict[str, str]]:
+def _base_adapter_files(base: dict[str, Any]) -> dict[str, dict[str, str]]:
     """Every adapter of the base bundle (id -> pinned version and its file in the base's local bundle folder)."""
     folder = Path(base["bundle_dir"])
     return {old: {"version": str(base["components"][f"adapter.{old}"]), "path": str(folder / adapter_file(old))}
@@ -184,12 +184,13 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
                         "abair.action": action, "abair.base_version": base["version"], "git.commit": git_commit()})
     try:
         data, trained, new_versions = None, None, {}
+        on_disk = _base_adapter_files(base)  # the old adapters' pinned files: warm-start candidates, estimator inputs
         if new_only is not None:
             data = synthesize(new_only.model_dump(mode="json"), pipeline)
-            starts = _warm_start_candidates(base) if new_only.phase2.warm_start == "best" else None
             trained = adapters(new_only.model_dump(mode="json"), data["manifest_uri"],
                                base["components"]["backbone"], pipeline, only=[name], concurrency=1,
-                               parent_run_id=parent, warm_start=starts)[name]
+                               parent_run_id=parent,
+                               warm_start=on_disk if new_only.phase2.warm_start == "best" else None)[name]
             new_versions = {name: trained["version"]}
         old = {n: base["components"][f"adapter.{n}"] for n in base["adapters"] if n != name}
         lineage = _old_datasets(adapter_lineage(old), pipeline, options, logger) if old else \
@@ -198,9 +199,10 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
         manifests = [*lineage["manifests"], *([data["manifest_uri"]] if data else [])]
         digest = _combined_hash([read_dataset_manifest(u, options)[1] for u in dict.fromkeys(manifests)])
         folder = work_dir(pipe, extended, data["dataset_hash"] if data else digest)
-        found = {n: {"version": str(versions[n]),
-                     "path": download_component_task(adapter_model_name(n), str(versions[n]),
-                                                     str(folder / "registry" / f"adapter-{n}-v{versions[n]}"))}
+        found = {n: on_disk[n] if n in old else
+                 {"version": str(versions[n]),
+                  "path": download_component_task(adapter_model_name(n), str(versions[n]),
+                                                  str(folder / "registry" / f"adapter-{n}-v{versions[n]}"))}
                  for n in extended.degradations}
         base_estimator = None
         if extended.phase3.warm_start == "base":  # the pinned file, already in the base's local bundle folder
