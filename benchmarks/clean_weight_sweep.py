@@ -28,10 +28,10 @@ if str(ROOT) not in sys.path:
 
 import torch
 from doc_sections import update_section
-from plausibility_gate import bundle_dir, suite_photos, to_array
+from plausibility_gate import bundle_dir, suite_inputs, suite_photos, to_array
 
 from abair_core.bundle import load_bundle
-from abair_core.evaluation.runner import score_images, task_inputs
+from abair_core.evaluation.runner import score_images
 from abair_core.models.abair import ABAIR
 from abair_core.models.clean_prior import apply_clean_weight
 
@@ -58,20 +58,16 @@ def psnr(output: torch.Tensor, clean: Any) -> float:
 def measure(model: ABAIR, suite: Any, photos: dict[str, Any], weights: list[float]) -> list[dict[str, Any]]:
     """One row per (input, weight): group, task, input PSNR, SW and OH PSNR, whether clean won."""
     rows = []
-    for group, task in suite.tasks():
-        if group not in GROUPS or task.paired is not None:
-            continue
-        for key, seed, c, degraded, clean in task_inputs(suite, task, photos):
-            x = torch.from_numpy(degraded).permute(2, 0, 1)[None].float()
-            probs = model.estimator.predict_proba(x)
-            for w in weights:
-                rows.append({
-                    "group": group, "task": task.id, "weight": w, "image": key, "seed": seed, "crop": c,
-                    "input": min(score_images(degraded, clean)["psnr"], CAP),
-                    "sw": psnr(model.restore(x, "sw", clean_weight=w), clean),
-                    "oh": psnr(model.restore(x, "oh", clean_weight=w), clean),
-                    "clean_top": int(apply_clean_weight(probs, w)[0].argmax()) == 0,
-                })
+    for group, task, key, seed, c, degraded, clean, x in suite_inputs(suite, photos, GROUPS):
+        probs = model.estimator.predict_proba(x)
+        for w in weights:
+            rows.append({
+                "group": group, "task": task.id, "weight": w, "image": key, "seed": seed, "crop": c,
+                "input": min(score_images(degraded, clean)["psnr"], CAP),
+                "sw": psnr(model.restore(x, "sw", clean_weight=w), clean),
+                "oh": psnr(model.restore(x, "oh", clean_weight=w), clean),
+                "clean_top": int(apply_clean_weight(probs, w)[0].argmax()) == 0,
+            })
     return rows
 
 

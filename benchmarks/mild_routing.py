@@ -28,10 +28,10 @@ if str(ROOT) not in sys.path:
 import torch
 from clean_weight_sweep import CAP, psnr
 from doc_sections import update_section
-from plausibility_gate import bundle_dir, suite_photos
+from plausibility_gate import bundle_dir, suite_inputs, suite_photos
 
 from abair_core.bundle import load_bundle
-from abair_core.evaluation.runner import score_images, task_inputs
+from abair_core.evaluation.runner import score_images
 from abair_core.models.abair import ABAIR
 
 GROUPS = ("clean", "mild")
@@ -51,17 +51,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def measure(model: ABAIR, suite: Any, photos: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per clean or mild input: task, image, winning class and its probability, input and SW PSNR."""
     rows = []
-    for group, task in suite.tasks():
-        if group not in GROUPS or task.paired is not None:
-            continue
-        for key, seed, c, degraded, clean in task_inputs(suite, task, photos):
-            x = torch.from_numpy(degraded).permute(2, 0, 1)[None].float()
-            probs = model.estimator.predict_proba(x)[0]
-            top = int(probs.argmax())
-            rows.append({"task": task.id, "image": key, "seed": seed, "crop": c,
-                         "top": model.estimator.class_names[top], "p_top": float(probs[top]),
-                         "input": min(score_images(degraded, clean)["psnr"], CAP),
-                         "sw": psnr(model.restore(x, "sw"), clean)})
+    for group, task, key, seed, c, degraded, clean, x in suite_inputs(suite, photos, GROUPS):
+        probs = model.estimator.predict_proba(x)[0]
+        top = int(probs.argmax())
+        rows.append({"task": task.id, "image": key, "seed": seed, "crop": c,
+                     "top": model.estimator.class_names[top], "p_top": float(probs[top]),
+                     "input": min(score_images(degraded, clean)["psnr"], CAP),
+                     "sw": psnr(model.restore(x, "sw"), clean)})
     return rows
 
 

@@ -18,6 +18,7 @@ import datetime as dt
 import statistics
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,31 +95,39 @@ def to_array(x: torch.Tensor) -> Any:
     return x[0].permute(1, 2, 0).clamp(0, 1).numpy()
 
 
+def suite_inputs(suite: Any, photos: dict[str, Any], groups: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+    """Every synthesized input of the suite's unpaired tasks in ``groups``.
+
+    Yields ``(group, task, photo key, seed, crop, degraded, clean, x)`` with ``x`` the (1, 3, H, W) input tensor.
+    """
+    for group, task in suite.tasks():
+        if group not in groups or task.paired is not None:
+            continue
+        for key, seed, c, degraded, clean in task_inputs(suite, task, photos):
+            yield group, task, key, seed, c, degraded, clean, torch.from_numpy(degraded).permute(2, 0, 1)[None].float()
+
+
 def measure(model: ABAIR, suite: Any, photos: dict[str, Any], groups: list[str],
             overrides: dict[str, Any]) -> list[dict[str, Any]]:
     off, on = gate_configs(model, overrides)
     stored = model.estimator.config.plausibility
     rows = []
-    for group, task in suite.tasks():
-        if group not in groups or task.paired is not None:
-            continue
-        for key, seed, c, degraded, clean in task_inputs(suite, task, photos):
-            x = torch.from_numpy(degraded).permute(2, 0, 1)[None].float()
-            model.estimator.config.plausibility = off
-            before = restore_both(model, x)
-            model.estimator.config.plausibility = on
-            probs = model.estimator.predict_proba(x)[0]
-            changed = int(probs.argmax()) != int(before["probs"].argmax()) or not torch.allclose(
-                probs, before["probs"], atol=0.01)
-            after = restore_both(model, x) if changed else before
-            row = {"group": group, "task": task.id, "image": key, "seed": seed, "crop": c,
-                   "gated": changed, "input": score_images(degraded, clean)["psnr"]}
-            for name, outputs in (("off", before), ("on", after)):
-                for mode in ("sw", "oh"):
-                    row[f"{mode}_{name}"] = score_images(to_array(outputs[mode]), clean)["psnr"]
-                top = int(outputs["probs"].argmax())
-                row[f"top_{name}"] = model.class_names[top]
-            rows.append(row)
+    for group, task, key, seed, c, degraded, clean, x in suite_inputs(suite, photos, groups):
+        model.estimator.config.plausibility = off
+        before = restore_both(model, x)
+        model.estimator.config.plausibility = on
+        probs = model.estimator.predict_proba(x)[0]
+        changed = int(probs.argmax()) != int(before["probs"].argmax()) or not torch.allclose(
+            probs, before["probs"], atol=0.01)
+        after = restore_both(model, x) if changed else before
+        row = {"group": group, "task": task.id, "image": key, "seed": seed, "crop": c,
+               "gated": changed, "input": score_images(degraded, clean)["psnr"]}
+        for name, outputs in (("off", before), ("on", after)):
+            for mode in ("sw", "oh"):
+                row[f"{mode}_{name}"] = score_images(to_array(outputs[mode]), clean)["psnr"]
+            top = int(outputs["probs"].argmax())
+            row[f"top_{name}"] = model.class_names[top]
+        rows.append(row)
     model.estimator.config.plausibility = stored
     return rows
 
