@@ -113,6 +113,8 @@ def save_estimator(uri: str, estimator: DegradationEstimator, adapter_fps: Mappi
 
 #: What an estimator file written before a config field existed was built with (registered versions keep loading).
 LEGACY_ESTIMATOR_DEFAULTS = {"statistics": False, "hidden": 0, "plausibility": {"enabled": False}}
+#: Gate bars added after files with gates were written: such a file loads with the newer gates off.
+LEGACY_PLAUSIBILITY_DEFAULTS = {"jpeg_min_blockiness": None, "bit_depth_max_level_fill": None}
 
 
 def load_estimator(uri: str, adapter_fps: Mapping[str, str] | None = None) -> DegradationEstimator:
@@ -126,6 +128,7 @@ def load_estimator(uri: str, adapter_fps: Mapping[str, str] | None = None) -> De
     stored = dict(metadata["estimator_config"])
     for key, legacy in LEGACY_ESTIMATOR_DEFAULTS.items():  # files written before the field existed
         stored.setdefault(key, legacy)
+    stored["plausibility"] = {**LEGACY_PLAUSIBILITY_DEFAULTS, **stored["plausibility"]}
     estimator = DegradationEstimator(EstimatorConfig.model_validate(stored), metadata["class_names"])
     estimator.load_state_dict(tensors)
     return estimator.eval()  # BatchNorm of the statistics: running stats at inference

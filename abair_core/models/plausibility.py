@@ -11,8 +11,16 @@ reads as noise and is smoothed. Two classes have a signature that no learned fea
   robust Haar estimate of the noise level (median over the crops: texture only raises it) below the bar
   means there is nothing for the noise adapter to remove.
 
-A gated class's probability moves to ``clean`` (which is never gated), so the identity path, one-hot and
-soft-weight modes, manifests and evaluation all see the same probabilities.
+Two more classes, for bundles that ``abair add-degradation`` extended with them:
+
+- jpeg: JPEG's artefacts sit on its 8x8 block grid; a photo whose gradients show no excess on any 8-pixel grid
+  phase (blockiness, median over the crops) was not compressed at the training qualities (<= 40).
+- bit_depth: a photo reduced to b bits uses one 8-bit level in 255 / (2**b - 1) (at most half of them at 7 bits),
+  whatever quantiser made it; one that fills its levels is not banded.
+
+Gates for classes a bundle does not have never run. A gated class's probability moves to ``clean`` (which is
+never gated), so the identity path, one-hot and soft-weight modes, manifests and evaluation all see the same
+probabilities.
 """
 
 from __future__ import annotations
@@ -26,12 +34,15 @@ from pydantic import Field
 from abair_core.config import StrictConfig
 from abair_core.models.image_statistics import STATISTIC_NAMES, degradation_statistics
 
-__all__ = ["PlausibilityConfig", "apply_plausibility", "implausible_classes"]
+__all__ = ["PlausibilityConfig", "apply_plausibility", "implausible_classes", "level_fill"]
 
 _Q99 = STATISTIC_NAMES.index("luma_q99")
 _LOG_NOISE = STATISTIC_NAMES.index("log_noise_luma")
 _SHARPNESS = STATISTIC_NAMES.index("laplacian_to_gradient")
 _DARK_CHANNEL = STATISTIC_NAMES.index("dark_channel")
+_BLOCKINESS = STATISTIC_NAMES.index("blockiness")
+#: a channel whose central 98% spans fewer 8-bit levels than this says nothing about banding (a flat sky)
+MIN_LEVEL_SPAN = 16
 
 
 class PlausibilityConfig(StrictConfig):
@@ -53,6 +64,15 @@ class PlausibilityConfig(StrictConfig):
         None, ge=0.0, le=1.0, description="haze is implausible when the darkest crop's mean dark channel (minimum "
         "over colours and a 7x7 window) is below this: haze adds airlight A(1 - t) to every pixel, so a crop "
         "with true blacks in it is not hazy; null: no haze gate")
+    jpeg_min_blockiness: float | None = Field(
+        0.15, description="jpeg is implausible when the median over crops of the blockiness (excess of gradients "
+        "on the 8-pixel grid, any phase) is below this: JPEG's artefacts sit on its 8x8 block grid (training "
+        "quality <= 40 reads >= 0.17 on the 74-photo pool, 60% of clean crops read below 0.15); null: no jpeg gate")
+    bit_depth_max_level_fill: float | None = Field(
+        0.6, gt=0.0, le=1.0, description="bit_depth is implausible when the median over crops of the share of "
+        "8-bit levels in use inside each channel's central range is above this (b bits use at most one level in "
+        "255 / (2**b - 1): 7 bits reads <= 0.53 on the 74-photo pool, clean crops >= 0.53, 99% above 0.7); null: "
+        "no bit-depth gate")
 
 
 def implausible_classes(crops: torch.Tensor, n: int, class_names: Sequence[str],
@@ -74,7 +94,37 @@ def implausible_classes(crops: torch.Tensor, n: int, class_names: Sequence[str],
     if "haze" in class_names and config.haze_min_dark_channel is not None:
         darkest = stats[:, :, _DARK_CHANNEL].amin(dim=1)
         mask[:, class_names.index("haze")] = darkest < config.haze_min_dark_channel
+    if "jpeg" in class_names and config.jpeg_min_blockiness is not None:
+        blockiness = stats[:, :, _BLOCKINESS].median(dim=1).values
+        mask[:, class_names.index("jpeg")] = blockiness < config.jpeg_min_blockiness
+    if "bit_depth" in class_names and config.bit_depth_max_level_fill is not None:
+        fill = level_fill(crops).reshape(n, -1).nanmedian(dim=1).values  # NaN (no informative crop): not gated
+        mask[:, class_names.index("bit_depth")] = fill > config.bit_depth_max_level_fill
     return mask
+
+
+def level_fill(crops: torch.Tensor) -> torch.Tensor:
+    """Per crop (M,): the share of the 8-bit levels between each channel's 1st and 99th percentile that occur.
+
+    A photo reduced to b bits uses one level in 255 / (2**b - 1) whatever quantiser made it (at most 0.5 for
+    7 bits), while an 8-bit photo fills its range (texture, noise and gradients leave no gaps). The mean over
+    the channels whose central range spans at least ``MIN_LEVEL_SPAN`` levels; NaN when none does (a flat
+    crop shows no banding either way).
+    """
+    levels = (crops.float().clamp(0, 1) * 255).round().flatten(2)  # (M, 3, P)
+    lo = torch.quantile(levels, 0.01, dim=2).round()
+    hi = torch.quantile(levels, 0.99, dim=2).round()
+    inside = (levels >= lo[..., None]) & (levels <= hi[..., None])
+    m, c = levels.shape[:2]
+    index = (levels.long() + 256 * torch.arange(m * c, device=crops.device).reshape(m, c, 1)).flatten()
+    seen = torch.zeros(m * c * 256, device=crops.device)
+    seen[index[inside.flatten()]] = 1.0
+    used = seen.reshape(m, c, 256).sum(dim=2)
+    span = hi - lo + 1
+    ok = span >= MIN_LEVEL_SPAN
+    fill = torch.where(ok, used / span, torch.zeros_like(span))
+    count = ok.sum(dim=1)
+    return torch.where(count > 0, fill.sum(dim=1) / count.clamp(min=1), torch.full_like(fill[:, 0], float("nan")))
 
 
 def apply_plausibility(probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,12 @@ from abair_core.checkpoints import load_checkpoint, save_checkpoint
 from abair_core.components import load_estimator, save_estimator
 from abair_core.degradations.registry import build_degradation
 from abair_core.models.estimator import DegradationEstimator, EstimatorConfig
-from abair_core.models.plausibility import PlausibilityConfig, apply_plausibility, implausible_classes
+from abair_core.models.plausibility import (
+    PlausibilityConfig,
+    apply_plausibility,
+    implausible_classes,
+    level_fill,
+)
 
 CLASSES = ["clean", "rain", "haze", "noise", "blur", "low_light"]
 
@@ -137,3 +142,53 @@ def test_estimator_files_keep_their_bars_and_old_files_load_with_the_gates_off(
     old = str(tmp_path / "old.safetensors")
     save_checkpoint(old, tensors, metadata)
     assert load_estimator(old).config.plausibility.enabled is False
+
+
+ADDED = ["clean", "noise", "jpeg", "bit_depth"]
+
+
+def _added_mask(image: np.ndarray, config: PlausibilityConfig) -> dict[str, bool]:
+    x = _tensor(image)
+    crops = torch.stack([x[0, :, y:y + 64, c:c + 64] for y in (0, 64) for c in (0, 64)])
+    return dict(zip(ADDED, implausible_classes(crops, 1, ADDED, config)[0].tolist(), strict=True))
+
+
+def test_level_fill_separates_eight_bit_photos_from_any_lower_bit_depth() -> None:
+    photo = _photo()
+    fill = lambda image: float(level_fill(_tensor(image))[0])
+    assert fill(photo) > 0.9
+    assert fill(_degraded(photo, {"type": "bit_depth", "bits": 7})) <= 0.53
+    assert fill(_degraded(photo, {"type": "bit_depth", "bits": 4})) < 0.1
+    truncated = np.floor(photo * 255 / 16) * 16 / 255  # another 4-bit quantiser (truncation): same signature
+    assert fill(truncated) < 0.1
+    assert torch.isnan(level_fill(torch.full((1, 3, 64, 64), 0.5)))[0]  # a flat crop says nothing
+
+
+def test_jpeg_and_bit_depth_gates_spare_their_training_range_and_gate_clean_photos() -> None:
+    bars = PlausibilityConfig(jpeg_min_blockiness=0.15, bit_depth_max_level_fill=0.6)
+    for name in ("astronaut", "coffee", "chelsea"):
+        photo = _photo(name)
+        assert _added_mask(photo, bars)["jpeg"] and _added_mask(photo, bars)["bit_depth"], name
+        for quality in (40, 20):  # the training range's weakest end and the benchmark task
+            assert not _added_mask(_degraded(photo, {"type": "jpeg", "quality": quality}), bars)["jpeg"]
+        for bits in (7, 4):
+            assert not _added_mask(_degraded(photo, {"type": "bit_depth", "bits": bits}), bars)["bit_depth"]
+    flat = np.full((128, 128, 3), 0.4, dtype=np.float32)
+    assert not _added_mask(flat, bars)["bit_depth"]  # no informative crop: left to the learned estimator
+    off = PlausibilityConfig(jpeg_min_blockiness=None, bit_depth_max_level_fill=None)
+    assert not any(_added_mask(_photo(), off)[k] for k in ("jpeg", "bit_depth"))
+
+
+def test_files_written_before_the_jpeg_and_bit_depth_gates_load_with_those_two_off(
+        estimator: DegradationEstimator, tmp_path) -> None:
+    path = str(tmp_path / "estimator.safetensors")
+    save_estimator(path, estimator, {})
+    tensors, metadata = load_checkpoint(path)
+    for key in ("jpeg_min_blockiness", "bit_depth_max_level_fill"):
+        del metadata["estimator_config"]["plausibility"][key]  # a file of 2026-12-02 or before
+    old = str(tmp_path / "old.safetensors")
+    save_checkpoint(old, tensors, metadata)
+    loaded = load_estimator(old).config.plausibility
+    assert loaded.enabled and loaded.noise_min_sigma == PlausibilityConfig().noise_min_sigma
+    assert (loaded.jpeg_min_blockiness, loaded.bit_depth_max_level_fill) == (None, None)
+    assert load_estimator(path).config.plausibility == PlausibilityConfig()  # a new file keeps its bars
