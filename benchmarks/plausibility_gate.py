@@ -168,6 +168,10 @@ def clean_worst(rows: list[dict[str, Any]]) -> str:
     return "Clean row, worst image under SW: " + "; ".join(parts) + "."
 
 
+#: how many of the inputs the gates moved the section lists (largest first)
+SHOWN = 25
+
+
 def changes(rows: list[dict[str, Any]]) -> list[str]:
     """Every input whose SW PSNR moved by more than 0.05 dB, largest first."""
     moved = [r for r in rows if r["gated"] and abs(r["sw_on"] - r["sw_off"]) > 0.05]
@@ -193,12 +197,14 @@ def main(argv: list[str] | None = None) -> int:
         f"Suite `{args.suite}` ({len(photos)} photos, {suite.crops_per_image} crop(s) x {len(suite.seeds)} "
         f"seed(s)). Gates on: low light above highlights {on.low_light_max_highlights}, noise below sigma "
         f"{on.noise_min_sigma}, blur above sharpness {on.blur_max_sharpness}, haze below dark channel "
-        f"{on.haze_min_dark_channel}. Command: `python benchmarks/plausibility_gate.py --model {args.model} --suite "
+        f"{on.haze_min_dark_channel}, jpeg below blockiness {on.jpeg_min_blockiness}, bit depth above level fill "
+        f"{on.bit_depth_max_level_fill}. Command: `python benchmarks/plausibility_gate.py --model {args.model} --suite "
         f"{args.suite}{' --images ' + args.images if args.images else ''}"
         f"{' --set ' + ' '.join(args.set) if args.set else ''}`. {dt.date.today()}, {seconds:.0f} s."),
         "", ("PSNR (dB); clean rows capped at 100 dB (identical output). 'gated': inputs whose probabilities "
         "the gates changed (top class, or any probability by more than 0.01)."), "", table(rows), "", clean_worst(rows), "",
-        f"Inputs whose SW output moved by more than 0.05 dB ({len(moved)}):", "", *(moved or ["- none"]), ""])
+        f"Inputs whose SW output moved by more than 0.05 dB ({len(moved)}{', the largest ' + str(SHOWN) if len(moved) > SHOWN else ''}):",
+        "", *(moved[:SHOWN] or ["- none"]), ""])
     print(body)
     if not args.no_write:
         update_section(ROOT / "docs" / "BENCHMARKS.md", f"Plausibility gates: {title}", body)
