@@ -10,13 +10,16 @@ Usage:
      synthesizes each variant's patches (a process pool) and trains its three phases (CUDA when present:
      minutes for `small` on one GPU, hours on 2 CPU cores), the variants side by side. Writes
      ``OUT/<variant>/components/`` (backbone, adapters, estimator files) and ``OUT/<variant>/summary.json``.
-     ``--photos`` holds the training photos only (the benchmark's validation photos left out).
+     ``--photos`` holds the training photos only (the benchmark's validation photos left out). ``--seed N``
+     trains a replicate: the recipe's synthesis and phase seeds replaced by N (both variants alike).
   2. ``python benchmarks/do_no_harm_ablation.py bundle --components OUT/<variant>/components --bundle DIR``
      assembles a bundle directory that ``abair evaluate --model DIR`` scores.
   3. ``python benchmarks/do_no_harm_ablation.py compare --with BUNDLE --without BUNDLE --images DIR
      [--suite configs/benchmark/small.yaml] [--out OUT]`` scores both bundles on the suite's known, clean and
      mild inputs (``with`` as trained, gates on; ``without`` with its gates off), prints per task the input,
-     SW and OH PSNR of each and the difference, and rewrites its docs/BENCHMARKS.md section.
+     SW and OH PSNR of each and the difference, and rewrites its docs/BENCHMARKS.md section. Several bundles
+     after ``--with`` and ``--without`` are replicates (paired by position): the table averages them and a
+     second table gives each pair's known-average difference with their mean and standard deviation.
 """
 
 from __future__ import annotations
@@ -60,8 +63,12 @@ def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def variant_config(config_path: str, variant: str, photos: Path, quick: bool,
-                   phase3_steps: int | None = None) -> Any:
-    """The validated TrainConfig of one variant, reading photos from ``photos``."""
+                   phase3_steps: int | None = None, seed: int | None = None) -> Any:
+    """The validated TrainConfig of one variant, reading photos from ``photos``.
+
+    ``seed`` replaces the recipe's synthesis seed and every phase's seed (a replicate of the same recipe: how
+    far one training run moves the difference is what a 0.2 dB criterion has to be read against).
+    """
     from abair_core.config import load_yaml, validate_config
     from abair_core.training.config import TrainConfig
 
@@ -70,6 +77,9 @@ def variant_config(config_path: str, variant: str, photos: Path, quick: bool,
                         "data": {"source": photos.resolve().as_uri(), "exclude": []}})
     if phase3_steps:  # both variants alike: a shorter Phase III where CPU time is short
         data = merge(data, {"phase3": {"steps": phase3_steps}})
+    if seed is not None:
+        data = merge(data, {"name": f"{data['name']}-s{seed}", "synthesis": {"seed": seed},
+                            **{p: {"seed": seed} for p in ("phase1", "phase2", "phase3")}})
     if quick:  # a smoke test of the whole script in seconds
         data = merge(data, {"model": "tiny", "synthesis": {"counts": {"composite": 2, "single": 1, "sequence": 1}},
                             **{p: {"steps": 3, "checkpoint_every": 1000} for p in ("phase1", "phase2", "phase3")}})
@@ -84,7 +94,7 @@ def _synthesize(args: tuple[list[dict[str, Any]], Any, Any]) -> list[dict[str, A
 
 
 def train_variant(config_path: str, variant: str, photos: Path, out: Path, workers: int, quick: bool,
-                  phase3_steps: int | None = None) -> dict:
+                  phase3_steps: int | None = None, seed: int | None = None) -> dict:
     """Synthesize and train one variant; component files and a summary land under ``out/variant``."""
     from abair_core.data.dataset import (
         finish_dataset,
@@ -95,7 +105,7 @@ def train_variant(config_path: str, variant: str, photos: Path, out: Path, worke
     )
     from abair_core.training.steps import train_adapter_file, train_backbone_file, train_estimator_file
 
-    config = variant_config(config_path, variant, photos, quick, phase3_steps)
+    config = variant_config(config_path, variant, photos, quick, phase3_steps, seed)
     work = (out / variant).resolve()
     components = work / "components"
     components.mkdir(parents=True, exist_ok=True)
@@ -142,7 +152,7 @@ def train_variant(config_path: str, variant: str, photos: Path, out: Path, worke
         lambda: train_estimator_file(config, manifest, adapter_paths, estimator, log("phase3")))
     timings["total"] = time.perf_counter() - start
     summary = {"variant": variant, "config": config_path, "overrides": variant_overrides(variant),
-               "phase3_steps": config.phase3.steps,
+               "phase3_steps": config.phase3.steps, "seed": seed,
                "patches": dataset.get("patches"), "dataset_hash": dataset["dataset_hash"], "timings": timings,
                "phases": summaries, "adapters": list(config.degradations)}
     (work / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -162,6 +172,7 @@ def run_train(args: argparse.Namespace) -> int:
         cmd = [sys.executable, __file__, "train-one", "--variant", variant, "--photos", str(args.photos),
                "--out", str(args.out), "--config", args.config, "--workers", str(args.workers)]
         cmd += ["--phase3-steps", str(args.phase3_steps)] if args.phase3_steps else []
+        cmd += ["--seed", str(args.seed)] if args.seed is not None else []
         procs[variant] = subprocess.Popen(cmd + (["--quick"] if args.quick else []), env=os.environ.copy())
     codes = {variant: proc.wait() for variant, proc in procs.items()}
     print("exit codes:", codes)
@@ -251,7 +262,29 @@ def worst_clean(rows: list[dict[str, Any]], state: str) -> str:
     return f"{min(worst['sw_' + state], 100.0):.2f} dB ({worst['image']}, read as {worst['top_' + state]})"
 
 
+def known_differences(with_rows: list[dict[str, Any]], without_rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The known-task average of with - without (SW, OH) for one replicate pair."""
+    known = sorted({r["task"] for r in with_rows if r["group"] == "known"})
+    out = {}
+    for state, key in (("sw", "sw"), ("oh", "oh")):
+        w, wo = _means(with_rows, f"{key}_on"), _means(without_rows, f"{key}_off")
+        out[state] = statistics.fmean(w[t] - wo[t] for t in known)
+    return out
+
+
+def replicate_lines(pairs: list[dict[str, float]]) -> str:
+    """Per replicate pair, the known average's with - without, and their mean and spread."""
+    lines = ["| replicate | with - without, known average: SW | OH |", "|---|---:|---:|"]
+    lines += [f"| {i + 1} | {p['sw']:+.2f} | {p['oh']:+.2f} |" for i, p in enumerate(pairs)]
+    if len(pairs) > 1:
+        sw, oh = [p["sw"] for p in pairs], [p["oh"] for p in pairs]
+        lines.append(f"| mean ± sd | {statistics.fmean(sw):+.2f} ± {statistics.stdev(sw):.2f} "
+                     f"| {statistics.fmean(oh):+.2f} ± {statistics.stdev(oh):.2f} |")
+    return "\n".join(lines)
+
+
 def run_compare(args: argparse.Namespace) -> int:
+    """Score each with/without pair (replicates pair by position); the table averages the pairs."""
     import torch
     from doc_sections import update_section
     from plausibility_gate import measure
@@ -260,30 +293,45 @@ def run_compare(args: argparse.Namespace) -> int:
     from abair_core.evaluation.images import load_images
     from abair_core.evaluation.suite import load_suite
 
+    if len(args.with_bundle) != len(args.without_bundle):
+        raise SystemExit(f"--with names {len(args.with_bundle)} bundles and --without {len(args.without_bundle)}: "
+                         "pass one of each per replicate, in the same order")
     suite = load_suite(args.suite).with_images(args.images)
     photos = load_images(suite.images, suite.include, suite.files, suite.max_images, suite.max_pixels, None)
     began = time.perf_counter()
-    rows, oracle = {}, {}
+    rows: dict[str, list[dict[str, Any]]] = {"with": [], "without": []}
+    oracle: dict[str, dict[str, list[float]]] = {"with": {}, "without": {}}
+    pairs = []
     with torch.no_grad():
-        for name, path in (("with", args.with_bundle), ("without", args.without_bundle)):
-            model = load_bundle(path)
-            rows[name] = measure(model, suite, photos, args.groups, {})
-            oracle[name] = oracle_means(model, suite, photos) if "known" in args.groups else {}
+        for with_path, without_path in zip(args.with_bundle, args.without_bundle):
+            pair = {}
+            for name, path in (("with", with_path), ("without", without_path)):
+                model = load_bundle(path)
+                pair[name] = measure(model, suite, photos, args.groups, {})
+                rows[name] += pair[name]
+                for task, value in (oracle_means(model, suite, photos) if "known" in args.groups else {}).items():
+                    oracle[name].setdefault(task, []).append(value)
+            if "known" in args.groups:
+                pairs.append(known_differences(pair["with"], pair["without"]))
+    oracle_mean = {name: {t: statistics.fmean(v) for t, v in tasks.items()} for name, tasks in oracle.items()}
     notes = []
     for variant in VARIANTS:
         summary_path = args.out / variant / "summary.json" if args.out else None
         if summary_path and summary_path.exists():
             summary = json.loads(summary_path.read_text())
             notes.append(f"`{variant}`: {summary.get('patches')} patches, Phase III {summary.get('phase3_steps')} steps")
+    replicates = len(args.with_bundle)
     body = "\n".join([
         f"Issue 9's \"against the same model without this work\": `{args.config}` trained twice "
         "(benchmarks/do_no_harm_ablation.py): `with` = the shipped recipe (clean and mild patches, clean composite "
         "regions, clean samples in Phases II and III, plausibility gates on); `without` = the same photos, seeds "
         "and schedules minus all of that (gates off). Scored on the validation photos of "
-        f"`{args.suite}`, {time.perf_counter() - began:.0f} s. " + "; ".join(notes),
-        "", compare_table(rows["with"], rows["without"], oracle), "",
+        f"`{args.suite}`, {time.perf_counter() - began:.0f} s. " + "; ".join(notes)
+        + (f" {replicates} replicate pairs (each its own seeds); the table averages them." if replicates > 1 else ""),
+        "", compare_table(rows["with"], rows["without"], oracle_mean), "",
         ("'oracle': with - without when each known task gets its true adapter (no estimator): what the backbone "
          "and adapters themselves lost; the rest of the SW and OH difference is the estimator's routing."), "",
+        *([replicate_lines(pairs), ""] if replicates > 1 else []),
         (f"Clean row, worst image under SW: with {worst_clean(rows['with'], 'on')}; "
         f"without {worst_clean(rows['without'], 'off')}."), ""])
     print(body)
@@ -304,6 +352,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="synthesis processes per variant")
         p.add_argument("--quick", action="store_true", help="tiny model, 3 steps per phase (smoke test)")
         p.add_argument("--phase3-steps", type=int, default=None, help="override Phase III steps (both variants)")
+        p.add_argument("--seed", type=int, default=None,
+                       help="replace the recipe's synthesis and phase seeds (a replicate; both variants)")
         if name == "train":
             p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
         else:
@@ -312,8 +362,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--components", type=Path, required=True)
     p.add_argument("--bundle", type=Path, required=True)
     p = sub.add_parser("compare")
-    p.add_argument("--with", dest="with_bundle", type=Path, required=True)
-    p.add_argument("--without", dest="without_bundle", type=Path, required=True)
+    p.add_argument("--with", dest="with_bundle", type=Path, nargs="+", required=True,
+                   help="bundle(s) of the with variant; several = replicates, paired with --without by position")
+    p.add_argument("--without", dest="without_bundle", type=Path, nargs="+", required=True)
     p.add_argument("--suite", default="configs/benchmark/small.yaml")
     p.add_argument("--config", default="configs/train/small.yaml", help="the recipe both variants came from")
     p.add_argument("--images", default=None, help="photo folder URI when the suite names none")
@@ -329,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         return run_train(args)
     if args.command == "train-one":
-        train_variant(args.config, args.variant, args.photos, args.out, args.workers, args.quick, args.phase3_steps)
+        train_variant(args.config, args.variant, args.photos, args.out, args.workers, args.quick, args.phase3_steps,
+                      args.seed)
         return 0
     if args.command == "bundle":
         return run_bundle(args)

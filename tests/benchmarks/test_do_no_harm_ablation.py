@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pytest
 from PIL import Image
 from skimage import data
 
@@ -27,6 +30,28 @@ def test_without_drops_every_do_no_harm_knob_and_with_is_the_shipped_recipe(load
     assert script.variant_config(SMALL, "with", tmp_path, quick=False, phase3_steps=123).phase3.steps == 123
 
 
+def test_a_replicate_changes_every_seed_and_nothing_else(load_script, tmp_path) -> None:
+    script = load_script("do_no_harm_ablation")
+    base = script.variant_config(SMALL, "with", tmp_path, quick=False)
+    replicate = script.variant_config(SMALL, "with", tmp_path, quick=False, seed=7)
+    assert replicate.synthesis.seed == 7 and base.synthesis.seed != 7
+    assert (replicate.phase1.seed, replicate.phase2.seed, replicate.phase3.seed) == (7, 7, 7)
+    assert replicate.name == f"{base.name}-s7"
+    assert replicate.model_dump(exclude={"name", "synthesis", "phase1", "phase2", "phase3"}) == \
+        base.model_dump(exclude={"name", "synthesis", "phase1", "phase2", "phase3"})
+    assert replicate.phase1.model_dump(exclude={"seed"}) == base.phase1.model_dump(exclude={"seed"})
+
+
+def test_replicate_differences_give_mean_and_spread(load_script) -> None:
+    script = load_script("do_no_harm_ablation")
+    rows = [{"task": t, "group": "known", "sw_on": w, "oh_on": w, "sw_off": w, "oh_off": w}
+            for t, w in (("rain", 20.0), ("haze", 10.0))]
+    lower = [{**r, "sw_on": r["sw_on"] - 0.3, "oh_on": r["oh_on"] - 0.1} for r in rows]
+    assert script.known_differences(lower, rows) == pytest.approx({"sw": -0.3, "oh": -0.1})
+    table = script.replicate_lines([{"sw": -0.3, "oh": -0.1}, {"sw": -0.1, "oh": -0.3}])
+    assert "| mean ± sd | -0.20 ± 0.14 | -0.20 ± 0.14 |" in table
+
+
 def test_train_bundle_and_compare_end_to_end(load_script, tmp_path, capsys) -> None:
     script = load_script("do_no_harm_ablation")
     photos, holdout = tmp_path / "photos", tmp_path / "holdout"
@@ -37,7 +62,8 @@ def test_train_bundle_and_compare_end_to_end(load_script, tmp_path, capsys) -> N
     for name in ("astronaut", "chelsea"):
         Image.fromarray(np.ascontiguousarray(getattr(data, name)()[:200, :200])).save(holdout / f"{name}.png")
     out = tmp_path / "out"
-    assert script.main(["train", "--photos", str(photos), "--out", str(out), "--quick", "--workers", "1"]) == 0
+    assert script.main(["train", "--photos", str(photos), "--out", str(out), "--quick", "--workers", "1",
+                        "--seed", "3"]) == 0
     bundles = {}
     for variant in ("with", "without"):
         components = out / variant / "components"
@@ -45,12 +71,17 @@ def test_train_bundle_and_compare_end_to_end(load_script, tmp_path, capsys) -> N
         bundles[variant] = tmp_path / f"bundle-{variant}"
         assert script.main(["bundle", "--components", str(components), "--bundle", str(bundles[variant])]) == 0
     capsys.readouterr()
-    assert script.main(["compare", "--with", str(bundles["with"]), "--without", str(bundles["without"]),
+    assert script.main(["compare", "--with", str(bundles["with"]), str(bundles["with"]),
+                        "--without", str(bundles["without"]), str(bundles["without"]),
                         "--suite", str(PROJECT_ROOT / "configs/benchmark/demo.yaml"), "--images", holdout.as_uri(),
                         "--out", str(out), "--no-write"]) == 0
     printed = capsys.readouterr().out
     assert "| known | **average** |" in printed and "| clean | clean |" in printed and "| mild | noise_s5 |" in printed
     assert "Phase III 3 steps" in printed
+    assert "2 replicate pairs" in printed
+    replicates = printed.split("| replicate |")[1]  # one row per pair (the same pair twice here), then the spread
+    assert "| 1 |" in replicates and "| 2 |" in replicates and "| mean ± sd |" in replicates and "± 0.00" in replicates
+    assert json.loads((out / "with" / "summary.json").read_text())["seed"] == 3
     average = next(line for line in printed.splitlines() if line.startswith("| known | **average** |"))
     float(average.split("|")[-2])  # the true-adapter (oracle) difference of the known tasks
     clean_row = next(line for line in printed.splitlines() if line.startswith("| clean | clean |"))
