@@ -90,22 +90,32 @@ def table(values: dict[str, list[float]], bars: tuple[float, ...] = BARS,
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def crop_study(description: str, argv: list[str] | None = None) -> tuple[argparse.Namespace, dict[str, np.ndarray]]:
+    """The flags every crop-statistics script shares (--photos, --crops, --no-write) and the photos they name."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--photos", required=True, help="folder of clean photos (e.g. the 74-photo pool)")
     parser.add_argument("--crops", type=int, default=3, help="random 128 px crops per photo")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    photos = load_images(Path(args.photos).resolve().as_uri())
+    return args, load_images(Path(args.photos).resolve().as_uri())
+
+
+def publish(section: str, body: str, no_write: bool) -> None:
+    """Print the section and, unless ``no_write``, rewrite it in docs/BENCHMARKS.md."""
+    print(body)
+    if not no_write:
+        update_section(ROOT / "docs" / "BENCHMARKS.md", section, body)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, photos = crop_study(__doc__.splitlines()[0], argv)
     values = measure(photos, args.crops)
     body = "\n".join([
         (f"{len(photos)} photos x {args.crops} random 128 px crops; statistic: the smallest mean dark channel of the "
          f"estimator's four 64 px crops (what `haze_min_dark_channel` compares). Command: `python "
          f"benchmarks/haze_dark_channel.py --photos PHOTOS --crops {args.crops}`, {dt.date.today()}."),
         "", table(values), ""])
-    print(body)
-    if not args.no_write:
-        update_section(ROOT / "docs" / "BENCHMARKS.md", "Haze gate: dark channel", body)
+    publish("Haze gate: dark channel", body, args.no_write)
     return 0
 
 

@@ -18,7 +18,6 @@ each set a few bars would gate; rewrites the docs/BENCHMARKS.md section "JPEG an
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import sys
 from pathlib import Path
@@ -30,10 +29,8 @@ if str(ROOT) not in sys.path:
 
 import numpy as np
 import torch
-from doc_sections import update_section
-from haze_dark_channel import crop_statistics, measure, table
+from haze_dark_channel import crop_statistics, crop_study, measure, publish, table
 
-from abair_core.evaluation.images import load_images
 from abair_core.models.estimator import native_crops
 from abair_core.models.image_statistics import STATISTIC_NAMES
 from abair_core.models.plausibility import level_fill
@@ -68,12 +65,7 @@ def median_level_fill(image: np.ndarray) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", required=True, help="folder of clean photos (e.g. the 74-photo pool)")
-    parser.add_argument("--crops", type=int, default=3, help="random 128 px crops per photo")
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args(argv)
-    photos = load_images(Path(args.photos).resolve().as_uri())
+    args, photos = crop_study(__doc__.splitlines()[0], argv)
     blockiness = measure(photos, args.crops, specs=JPEG, statistic=median_blockiness)
     fill = measure(photos, args.crops, specs=BIT_DEPTH, statistic=median_level_fill)
     fill = {name: [v for v in values if not np.isnan(v)] for name, values in fill.items()}
@@ -86,9 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         ("Bit depth: median level fill (crops whose channels all span fewer than 16 levels are left out); share "
          "*above* a bar (what `bit_depth_max_level_fill` would gate):"), "",
         table(fill, FILL_BARS, QUANTILES, above=True), ""])
-    print(body)
-    if not args.no_write:
-        update_section(ROOT / "docs" / "BENCHMARKS.md", "JPEG and bit-depth gates: signatures", body)
+    publish("JPEG and bit-depth gates: signatures", body, args.no_write)
     return 0
 
 

@@ -12,7 +12,6 @@ bar would gate); rewrites the docs/BENCHMARKS.md section "Low-light gate: highli
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import sys
 from pathlib import Path
@@ -23,10 +22,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import numpy as np
-from doc_sections import update_section
-from haze_dark_channel import crop_statistics, measure, table
+from haze_dark_channel import crop_statistics, crop_study, measure, publish, table
 
-from abair_core.evaluation.images import load_images
 from abair_core.models.image_statistics import STATISTIC_NAMES
 
 Q99 = STATISTIC_NAMES.index("luma_q99")
@@ -50,12 +47,7 @@ def brightest_crop_highlights(image: np.ndarray) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", required=True, help="folder of clean photos (e.g. the 74-photo pool)")
-    parser.add_argument("--crops", type=int, default=3, help="random 128 px crops per photo")
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args(argv)
-    photos = load_images(Path(args.photos).resolve().as_uri())
+    args, photos = crop_study(__doc__.splitlines()[0], argv)
     values = measure(photos, args.crops, specs=LOW_LIGHT, statistic=brightest_crop_highlights)
     body = "\n".join([
         (f"{len(photos)} photos x {args.crops} random 128 px crops; statistic: the largest 99th luma percentile of "
@@ -63,9 +55,7 @@ def main(argv: list[str] | None = None) -> int:
          f"gated). Command: `python benchmarks/low_light_highlights.py --photos PHOTOS --crops {args.crops}`, "
          f"{dt.date.today()}."),
         "", table(values, BARS, QUANTILES, above=True), ""])
-    print(body)
-    if not args.no_write:
-        update_section(ROOT / "docs" / "BENCHMARKS.md", "Low-light gate: highlights", body)
+    publish("Low-light gate: highlights", body, args.no_write)
     return 0
 
 
