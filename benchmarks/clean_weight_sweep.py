@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:
 
 import torch
 from doc_sections import update_section
-from plausibility_gate import bundle_dir, suite_inputs, suite_photos, to_array
+from plausibility_gate import bundle_dir, model_suite_parser, suite_inputs, suite_photos, to_array
 
 from abair_core.bundle import load_bundle
 from abair_core.evaluation.runner import score_images
@@ -40,13 +40,8 @@ CAP = 100.0  # an untouched output scores infinity; the evaluation tables cap it
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="bundle directory or models:/ URI")
-    parser.add_argument("--suite", default="configs/benchmark/small.yaml")
-    parser.add_argument("--images", default=None, help="photo folder URI when the suite names none")
+    parser = model_suite_parser(__doc__.splitlines()[0])
     parser.add_argument("--weights", nargs="+", type=float, default=[1.0, 1.5, 2.0, 3.0, 5.0, 10.0])
-    parser.add_argument("--title", default=None, help="section title suffix (default: the suite's name)")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     return parser.parse_args(argv)
 
 

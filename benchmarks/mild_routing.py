@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:
 import torch
 from clean_weight_sweep import CAP, psnr
 from doc_sections import update_section
-from plausibility_gate import bundle_dir, suite_inputs, suite_photos
+from plausibility_gate import bundle_dir, model_suite_parser, suite_inputs, suite_photos
 
 from abair_core.bundle import load_bundle
 from abair_core.evaluation.runner import score_images
@@ -38,13 +38,7 @@ GROUPS = ("clean", "mild")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="bundle directory or models:/ URI")
-    parser.add_argument("--suite", default="configs/benchmark/small.yaml")
-    parser.add_argument("--images", default=None, help="photo folder URI when the suite names none")
-    parser.add_argument("--title", default=None, help="section title suffix (default: the suite's name)")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
-    return parser.parse_args(argv)
+    return model_suite_parser(__doc__.splitlines()[0]).parse_args(argv)
 
 
 @torch.no_grad()

@@ -43,16 +43,22 @@ GROUPS = ("known", "unseen", "mixed", "clean", "mild")
 DEFAULT_ESTIMATOR = ROOT / "configs" / "estimator" / "default.yaml"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def model_suite_parser(description: str) -> argparse.ArgumentParser:
+    """The flags every one-model, one-suite script shares: --model, --suite, --images, --title, --no-write."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", required=True, help="bundle directory or models:/ URI")
     parser.add_argument("--suite", default="configs/benchmark/small.yaml")
     parser.add_argument("--images", default=None, help="photo folder URI when the suite names none")
     parser.add_argument("--title", default=None, help="section title suffix (default: the suite's name)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = model_suite_parser(__doc__.splitlines()[0])
     parser.add_argument("--groups", nargs="+", default=list(GROUPS), choices=GROUPS)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override a gate bar, e.g. blur_max_sharpness=0.9 (exploration)")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     return parser.parse_args(argv)
 
 
