@@ -41,3 +41,23 @@ def untrained_bundle(tmp_path: Path) -> Path:
     directory = tmp_path / "untrained-bundle"
     save_bundle(build_abair("tiny", AdapterConfig(), EstimatorConfig(), names, class_names_for(names)), directory)
     return directory
+
+
+@pytest.fixture
+def suite_on_holdout(tmp_path: Path) -> Callable[[dict], Path]:
+    """``suite_on_holdout(suite)``: the suite dict written as YAML, its images two 96 px scikit-image crops."""
+    import numpy as np
+    import yaml
+    from PIL import Image
+    from skimage import data
+
+    def write(suite: dict) -> Path:
+        holdout = tmp_path / "holdout"
+        holdout.mkdir(exist_ok=True)
+        for name in ("astronaut", "chelsea"):
+            Image.fromarray(np.ascontiguousarray(getattr(data, name)()[:96, :96])).save(holdout / f"{name}.png")
+        path = tmp_path / "suite.yaml"
+        path.write_text(yaml.safe_dump({**suite, "images": holdout.as_uri()}))
+        return path
+
+    return write

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import yaml
-from PIL import Image
-from skimage import data
-
 from abair_core.config import PROJECT_ROOT
 
 SUITE = {
@@ -21,15 +16,10 @@ SUITE = {
 }
 
 
-def test_sweep_rows_follow_the_weight(load_script, untrained_bundle: Path, tmp_path: Path, capsys) -> None:
+def test_sweep_rows_follow_the_weight(load_script, untrained_bundle: Path, suite_on_holdout, capsys) -> None:
     script = load_script("clean_weight_sweep")
     micro_bundle_dir = untrained_bundle
-    holdout = tmp_path / "holdout"
-    holdout.mkdir()
-    for name in ("astronaut", "chelsea"):
-        Image.fromarray(np.ascontiguousarray(getattr(data, name)()[:96, :96])).save(holdout / f"{name}.png")
-    suite = tmp_path / "suite.yaml"
-    suite.write_text(yaml.safe_dump({**SUITE, "images": holdout.as_uri()}))
+    suite = suite_on_holdout(SUITE)
     assert script.main(["--model", str(micro_bundle_dir), "--suite", str(suite), "--weights", "0.001", "1000",
                         "--no-write"]) == 0
     printed = capsys.readouterr().out

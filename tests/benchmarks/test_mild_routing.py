@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import yaml
-from PIL import Image
-from skimage import data
-
 SUITE = {
     "name": "routing", "images": None, "max_images": 2, "crop": 48, "seeds": [0, 1],
     "groups": {
@@ -20,14 +15,9 @@ SUITE = {
 
 
 def test_routes_count_every_clean_and_mild_input_and_price_them(load_script, untrained_bundle: Path,
-                                                                 tmp_path: Path) -> None:
+                                                                 suite_on_holdout) -> None:
     script = load_script("mild_routing")
-    holdout = tmp_path / "holdout"
-    holdout.mkdir()
-    for name in ("astronaut", "chelsea"):
-        Image.fromarray(np.ascontiguousarray(getattr(data, name)()[:96, :96])).save(holdout / f"{name}.png")
-    suite_path = tmp_path / "suite.yaml"
-    suite_path.write_text(yaml.safe_dump({**SUITE, "images": holdout.as_uri()}))
+    suite_path = suite_on_holdout(SUITE)
     model = script.load_bundle(untrained_bundle).eval()
     suite, photos = script.suite_photos(str(suite_path), None)
     rows = script.measure(model, suite, photos)
