@@ -323,9 +323,10 @@ def run_compare(args: argparse.Namespace) -> int:
     replicates = len(args.with_bundle)
     body = "\n".join([
         f"Issue 9's \"against the same model without this work\": `{args.config}` trained twice "
-        "(benchmarks/do_no_harm_ablation.py): `with` = the shipped recipe (clean and mild patches, clean composite "
-        "regions, clean samples in Phases II and III, plausibility gates on); `without` = the same photos, seeds "
-        "and schedules minus all of that (gates off). Scored on the validation photos of "
+        "(benchmarks/do_no_harm_ablation.py): `with` = the recipe as it is (clean and mild patches, clean regions "
+        "painted into the composites where the recipe draws them, clean samples in Phases II and III, plausibility "
+        "gates on); `without` = the same photos, seeds and schedules minus all of that (gates off). Scored on the "
+        "validation photos of "
         f"`{args.suite}`, {time.perf_counter() - began:.0f} s. " + "; ".join(notes)
         + (f" {replicates} replicate pairs (each its own seeds); the table averages them." if replicates > 1 else ""),
         "", compare_table(rows["with"], rows["without"], oracle_mean), "",
