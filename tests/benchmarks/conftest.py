@@ -61,3 +61,20 @@ def suite_on_holdout(tmp_path: Path) -> Callable[[dict], Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def photos_and_holdout(tmp_path: Path) -> tuple[Path, Path]:
+    """Two folders of scikit-image photos: two whole photos to train on, two 160 px crops held out to score."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    photos, holdout = tmp_path / "photos", tmp_path / "holdout"
+    photos.mkdir()
+    holdout.mkdir()
+    for name in ("rocket", "coffee"):
+        Image.fromarray(getattr(data, name)()).save(photos / f"{name}.png")
+    for name in ("astronaut", "chelsea"):
+        Image.fromarray(np.ascontiguousarray(getattr(data, name)()[:160, :160])).save(holdout / f"{name}.png")
+    return photos, holdout

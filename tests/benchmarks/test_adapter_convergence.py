@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-from PIL import Image
-from skimage import data
-
 from abair_core.config import PROJECT_ROOT, load_yaml
 
 DEMO = str(PROJECT_ROOT / "configs/train/demo.yaml")
@@ -20,15 +16,9 @@ def test_a_setting_replaces_phase2_steps_and_lr_only(load_script) -> None:
     assert other.model_dump(exclude={"phase2"}) == base.model_dump(exclude={"phase2"})
 
 
-def test_trains_each_setting_and_scores_the_adapters_own_task(load_script, tmp_path, capsys) -> None:
+def test_trains_each_setting_and_scores_the_adapters_own_task(load_script, photos_and_holdout, tmp_path, capsys) -> None:
     ablation, script = load_script("do_no_harm_ablation"), load_script("adapter_convergence")
-    photos, holdout = tmp_path / "photos", tmp_path / "holdout"
-    photos.mkdir()
-    holdout.mkdir()
-    for name in ("rocket", "coffee"):
-        Image.fromarray(getattr(data, name)()).save(photos / f"{name}.png")
-    for name in ("astronaut", "chelsea"):
-        Image.fromarray(np.ascontiguousarray(getattr(data, name)()[:160, :160])).save(holdout / f"{name}.png")
+    photos, holdout = photos_and_holdout
     out = tmp_path / "out"
     assert ablation.main(["train", "--variants", "with", "--config", DEMO, "--photos", str(photos), "--out",
                           str(out), "--quick", "--workers", "1"]) == 0

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 from skimage import data
 
 from abair_core.config import PROJECT_ROOT
@@ -52,15 +51,9 @@ def test_replicate_differences_give_mean_and_spread(load_script) -> None:
     assert "| mean ± sd | -0.20 ± 0.14 | -0.20 ± 0.14 |" in table
 
 
-def test_train_bundle_and_compare_end_to_end(load_script, tmp_path, capsys) -> None:
+def test_train_bundle_and_compare_end_to_end(load_script, photos_and_holdout, tmp_path, capsys) -> None:
     script = load_script("do_no_harm_ablation")
-    photos, holdout = tmp_path / "photos", tmp_path / "holdout"
-    photos.mkdir()
-    holdout.mkdir()
-    for name in ("rocket", "coffee"):
-        Image.fromarray(getattr(data, name)()).save(photos / f"{name}.png")
-    for name in ("astronaut", "chelsea"):
-        Image.fromarray(np.ascontiguousarray(getattr(data, name)()[:200, :200])).save(holdout / f"{name}.png")
+    photos, holdout = photos_and_holdout
     out = tmp_path / "out"
     assert script.main(["train", "--photos", str(photos), "--out", str(out), "--quick", "--workers", "1",
                         "--seed", "3"]) == 0
