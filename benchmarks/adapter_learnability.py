@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import torch
+import torch.nn.functional as F
 from doc_sections import update_section
 from plausibility_gate import bundle_dir
 
@@ -33,6 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from abair_core.bundle import load_bundle
+from abair_core.components import load_backbone
 from abair_core.config import load_yaml
 from abair_core.data.patches import PatchSet
 from abair_core.data.synthesis import PatchCounts, SynthesisConfig, synthesize_patches
@@ -40,8 +42,10 @@ from abair_core.degradations.composite import apply_sequence
 from abair_core.degradations.registry import build_degradation
 from abair_core.evaluation.images import load_images
 from abair_core.metrics import psnr
-from abair_core.models.lora import adapter_names, add_adapter, blend
+from abair_core.models.lora import AdapterConfig, adapter_names, add_adapter, blend, inject_adapters
+from abair_core.training.batches import adapter_batches
 from abair_core.training.config import AdapterSchedule
+from abair_core.training.loop import run_training, select_device
 from abair_core.training.phase2 import train_adapter
 from abair_core.training.warm_start import copy_adapter, pick_warm_start, score_adapters_on
 
@@ -63,6 +67,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warm-start", nargs="+", choices=["zero", "best"], default=["zero"],
                         help="start each new adapter at zero (the paper) and/or from the bundle's adapter that "
                              "restores the new type's training patches best (abair_core.training.warm_start)")
+    parser.add_argument("--rank", type=int, default=None,
+                        help="train the new adapter at this rank on the bare backbone (old adapters dropped)")
+    parser.add_argument("--alpha", type=float, default=None, help="with --rank/--targets: LoRA alpha (default rank)")
+    parser.add_argument("--targets", nargs="+", default=None,
+                        help="with a bare backbone: the convs to wrap (default: the recipe's qkv project_in project_out)")
+    parser.add_argument("--full", action="store_true",
+                        help="fine-tune every backbone weight instead of an adapter: what no adapter shape can beat")
     parser.add_argument("--doc", default=str(ROOT / "docs/BENCHMARKS.md"))
     parser.add_argument("--section", default=SECTION)
     return parser.parse_args(argv)
@@ -97,10 +108,45 @@ def mean_psnr(backbone: torch.nn.Module, pairs: list[tuple], adapter: str | None
     return float(np.mean(scores))
 
 
+def bare_backbone(bundle: str, rank: int | None, alpha: float | None, targets: list[str] | None) -> torch.nn.Module:
+    """The bundle's frozen backbone without its adapters, with LoRA slots of the given rank and targets.
+
+    Lets one ask whether a larger adapter (rank) or one on other convolutions (targets, e.g. the full-resolution
+    3x3 ``patch_embed`` and ``output``) can learn a type the recipe's adapters cannot.
+    """
+    backbone, _ = load_backbone(str(Path(bundle_dir(bundle)) / "backbone.safetensors"))
+    fields = {"rank": rank or 4, "alpha": alpha or float(rank or 4)}
+    if targets:
+        fields["targets"] = targets
+    inject_adapters(backbone, AdapterConfig(**fields))
+    return backbone.eval()
+
+
+def fine_tune_backbone(backbone: torch.nn.Module, name: str, patches: PatchSet, schedule: AdapterSchedule) -> None:
+    """Train every weight of ``backbone`` on Phase II's batches of ``name`` (same loss, steps and lr as an adapter)."""
+    params = list(backbone.parameters())
+    for param in params:
+        param.requires_grad_(True)
+
+    def loss_fn(batch):
+        l1 = F.l1_loss(backbone(batch.degraded).float(), batch.clean)
+        return l1, {"l1": float(l1.detach())}
+
+    def make_batches(start: int):
+        return adapter_batches(patches, name, schedule.batch_size, schedule.patch_size, schedule.seed,
+                               schedule.clean_fraction, start)
+
+    backbone.train()
+    run_training(f"full-{name}", params, {"backbone": backbone}, loss_fn, make_batches, schedule,
+                 select_device("cpu"), None, None)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    base = load_bundle(bundle_dir(args.bundle)).backbone.eval()
+    custom = args.rank is not None or args.targets is not None or args.full
+    base = bare_backbone(args.bundle, args.rank, args.alpha, args.targets) if custom else \
+        load_bundle(bundle_dir(args.bundle)).backbone.eval()
     train_photos, holdout = load_images(args.photos), load_images(args.holdout)
     rows = []
     for name in args.types:
@@ -130,13 +176,17 @@ def main(argv: list[str] | None = None) -> int:
                                            warmup_steps=15, clean_fraction=0.15, log_every=10**6,
                                            checkpoint_every=10**6)
                 began = time.perf_counter()
-                if steps:
+                if steps and args.full:
+                    fine_tune_backbone(backbone, name, patches, schedule)
+                elif steps:
                     train_adapter(backbone, name, patches, schedule)
                 seconds = time.perf_counter() - began
-                adapted = mean_psnr(backbone.eval(), pairs, name)
+                adapted = mean_psnr(backbone.eval(), pairs, None if args.full else name)
                 rows.append((name, source or "zero", steps, inputs, alone, adapted, seconds))
                 print(f"{name} from {source or 'zero'}, {steps} steps: input {inputs:.2f}, backbone {alone:.2f}, "
                       f"adapter {adapted:.2f} ({seconds:.0f} s)", flush=True)
+    adapter = "every backbone weight fine-tuned (no adapter)" if args.full else (f"rank {args.rank or 4}, targets {' '.join(args.targets) if args.targets else 'qkv project_in project_out'}"
+               ", old adapters dropped" if custom else "the bundle's adapter shape")
     header = ("| type | adapter starts from | adapter steps | input | backbone alone | backbone + new adapter "
               "| gain vs input | train s |")
     lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -148,12 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     label = args.bundle if args.bundle.startswith("models:/") else \
         folder.parent.name if folder.name == "bundle" else folder.name
     note = (f"Bundle `{label}`, {len(train_photos)} training photos, "
-            f"{len(holdout)} held-out photos x {args.crops_per_image} crops of {args.crop} px, lr {args.lr}, "
+            f"{len(holdout)} held-out photos x {args.crops_per_image} crops of {args.crop} px, lr {args.lr}, {adapter}, "
             f"batch 8, {args.threads} thread(s), torch {torch.__version__}, {dt.date.today().isoformat()}. "
             "PSNR (dB, RGB) against the clean crop; evaluation task = the spec file's `evaluation:` entry. "
             f"Reproduce: `python benchmarks/adapter_learnability.py --bundle <bundle> --photos {args.photos} "
             f"--holdout {args.holdout} --types {' '.join(args.types)} --steps {' '.join(map(str, args.steps))} "
-            f"--warm-start {' '.join(args.warm_start)}`.\n\n")
+            f"--warm-start {' '.join(args.warm_start)}"
+            + (" --full" if args.full else "") + (f" --rank {args.rank}" if args.rank else "") + (f" --targets {' '.join(args.targets)}" if args.targets else "")
+            + "`.\n\n")
     update_section(Path(args.doc), args.section, note + table)
     return 0
 
