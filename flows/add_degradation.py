@@ -167,13 +167,16 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
         new_only, extended = None, reduced_config(recipe, name, overrides)
     else:
         training = training_spec(name, added, recipe.data.degradation_specs)
-        check_degradation_task(name, training, recipe.data.source, recipe.data.include, pipe.storage.root,
+        photos = added.photos if added is not None else None  # the spec's own photos, else the base recipe's
+        check_degradation_task(name, training, photos.source if photos else recipe.data.source,
+                               photos.include if photos else recipe.data.include, pipe.storage.root,
                                options, base["adapters"], replace)
         # the old types' ranges ride along: sequences pair the new type with each of them (estimator mixtures)
         partners = partner_specs(recipe.data.degradation_specs, [n for n in base["adapters"] if n != name])
         entries = [training, *partners.values()]
         specs_path = write_spec_file(local / "specs" / f"{name}-{spec_digest(entries)}.yaml", entries)
-        new_only, extended = extension_configs(recipe, name, specs_path, overrides, partners=list(partners))
+        new_only, extended = extension_configs(recipe, name, specs_path, overrides, partners=list(partners),
+                                               photos=photos)
     logger.info("%s %r on abair v%s (adapters %s)", {"add": "adding", "replace": "replacing",
                                                      "remove": "removing"}[action], name, base["version"],
                 base["adapters"])
@@ -234,7 +237,7 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
             budget=parameter_budget(made["bundle_dir"], list(new_versions)), seconds=seconds,
             train_all_seconds=base["train_all_seconds"], lineage=lineage, suite=after["suite"],
             partners=list(partners), warm_start=trained["warm_start"] if trained else None,
-            estimator_start=estimator["warm_start"])
+            estimator_start=estimator["warm_start"], photos=new_only.data.source if new_only else None)
         report["champion"] = get_alias_version(BUNDLE_MODEL_NAME, "champion")
         report["evaluation"] = {"suite_path": chosen["path"], "task_added_to_suite": chosen["added"],
                                 "before_run_id": before["run_id"], "after_run_id": after["run_id"]}

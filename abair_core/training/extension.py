@@ -61,6 +61,7 @@ from abair_core.training.warm_start import start_estimator_from
 __all__ = [
     "ADDED_GROUP",
     "AddedDegradationConfig",
+    "AddedPhotos",
     "build_extension_report",
     "check_added_degradation",
     "check_photo",
@@ -91,17 +92,32 @@ _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 CHECK_PHOTO_SIZE = 128
 
 
+class AddedPhotos(StrictConfig):
+    """Photos the new type's training data is synthesized from, in place of the base recipe's.
+
+    A new degradation often comes with the photos that show where it matters (a JPEG archive, scans),
+    and some types need more photos than the base recipe has: on the demo's 13 sample photos no JPEG
+    adapter generalises (docs/BENCHMARKS.md "Adapter learnability: demo model, JPEG, other adapter shapes").
+    """
+
+    source: str = Field(..., description="URI prefix (or folder) of clean photos")
+    include: str = Field("**/*", description="glob of files under the source")
+    exclude: list[str] = Field(default_factory=list, description="globs never trained on (held-out photos)")
+
+
 class AddedDegradationConfig(StrictConfig):
     """A spec file for ``add-degradation``: the training range and, optionally, how to score it.
 
     ``degradation`` is one ``{type: ..., **params}`` spec: a registered name (built-in or an
     ``abair.degradations`` entry point) or a dotted ``package.module:ClassName`` plugin. ``evaluation``
     is the fixed-strength spec of the task added to the benchmark suite when the suite has none for
-    this id (default: the training spec). A bare spec (top-level ``type:``) is accepted too.
+    this id (default: the training spec). ``photos`` (optional) replaces the base recipe's photos for
+    the new type's data only; the old types keep theirs. A bare spec (top-level ``type:``) is accepted too.
     """
 
     degradation: dict[str, Any] = Field(..., description="the training spec {type: ..., params}")
     evaluation: dict[str, Any] | None = Field(None, description="the evaluation task's spec (default: training)")
+    photos: AddedPhotos | None = Field(None, description="the new type's training photos (default: the base's)")
 
 
 def load_added_degradation(path: str | Path) -> AddedDegradationConfig:
@@ -199,7 +215,8 @@ def check_added_degradation(name: str, spec: Mapping[str, Any], photo: np.ndarra
 
 def extension_configs(base: TrainConfig, name: str, specs_path: str,
                       overrides: TrainConfig | None = None,
-                      partners: Sequence[str] = ()) -> tuple[TrainConfig, TrainConfig]:
+                      partners: Sequence[str] = (),
+                      photos: AddedPhotos | None = None) -> tuple[TrainConfig, TrainConfig]:
     """The recipes of one retraining, derived from the base bundle's recipe.
 
     Returns ``(new_only, extended)``. ``new_only`` synthesizes ``name`` alone from the base photo
@@ -209,7 +226,8 @@ def extension_configs(base: TrainConfig, name: str, specs_path: str,
     new type mixed with the old ones. ``extended`` lists every adapter (the base's, then ``name`` when
     new) for the estimator and the bundle. Schedules, adapter and estimator settings come from
     ``overrides`` (a training config file) when given, else from the base recipe; the model preset is
-    always the base's (the adapter trains on the base backbone).
+    always the base's (the adapter trains on the base backbone). ``photos`` (the spec file's) replaces
+    the base's photo source for ``new_only`` alone.
     """
     source = overrides or base
     degradations = list(base.degradations) + ([] if name in base.degradations else [name])
@@ -221,7 +239,9 @@ def extension_configs(base: TrainConfig, name: str, specs_path: str,
     new_only = TrainConfig.model_validate({
         **shared, "name": f"{base.name}-add-{name}".replace("_", "-"), "degradations": [name],
         "sequence_partners": partners,
-        "data": {**base.data.model_dump(mode="json"), "degradation_specs": specs_path}, "synthesis": synthesis})
+        "data": {**base.data.model_dump(mode="json"), "degradation_specs": specs_path,
+                 **(photos.model_dump(mode="json") if photos is not None else {})},
+        "synthesis": synthesis})
     extended = TrainConfig.model_validate({
         **shared, "name": f"{base.name}-with-{name}".replace("_", "-"), "degradations": degradations,
         "data": base.data.model_dump(mode="json"), "synthesis": base.synthesis.model_dump(mode="json")})
@@ -457,7 +477,8 @@ def build_extension_report(*, name: str, action: str, base: Mapping[str, Any], n
                            suite: str, tolerance_db: float = 0.2,
                            partners: Sequence[str] = (),
                            warm_start: Mapping[str, Any] | None = None,
-                           estimator_start: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                           estimator_start: Mapping[str, Any] | None = None,
+                           photos: str | None = None) -> dict[str, Any]:
     """The JSON report of one retraining (see :func:`render_extension_report` for its Markdown).
 
     ``action``: ``add``, ``replace`` or ``remove`` (then the "new task" is the removed type's task:
@@ -467,7 +488,7 @@ def build_extension_report(*, name: str, action: str, base: Mapping[str, Any], n
     new one was mixed with in sequence patches; ``warm_start``: where the trained adapter started
     (``{"from": id or None, "version": ..., "scores": {...}}``; None when nothing was trained);
     ``estimator_start``: where the retrained estimator started (``{"from": "base" or None, "version",
-    "classes"}``).
+    "classes"}``); ``photos``: the source the new type's data came from (None: nothing synthesized).
     """
     worst = worst_changes(comparison)
     within = {m: (None if worst[m] is None else worst[m] >= -tolerance_db) for m in worst}
@@ -481,6 +502,7 @@ def build_extension_report(*, name: str, action: str, base: Mapping[str, Any], n
         "wall_seconds": seconds, "train_all_seconds": train_all_seconds,
         "wall_share": None if not train_all_seconds else seconds / train_all_seconds,
         "lineage": dict(lineage), "comparison": dict(comparison), "mixed_with": list(partners),
+        "photos": photos,
         "warm_start": None if warm_start is None else dict(warm_start),
         "estimator_start": None if estimator_start is None else dict(estimator_start),
         "old_tasks_worst_change_db": worst, "old_tasks_within_tolerance": within, "tolerance_db": tolerance_db,
@@ -529,6 +551,8 @@ def render_extension_report(report: Mapping[str, Any]) -> str:
     else:
         lines.append("- Old degradations' training data: re-synthesized deterministically from the base "
                      f"recipe (lineage not found: {', '.join(lineage['missing'])}).")
+    if report.get("photos"):
+        lines.append(f"- The new type's training photos: `{report['photos']}`.")
     if report.get("mixed_with"):
         lines.append(f"- Mixtures for the estimator: sequences of `{name}` with "
                      f"{', '.join(report['mixed_with'])} (either order).")

@@ -167,13 +167,24 @@ def test_warm_starts_begin_from_the_pinned_old_components_and_say_so(base, tmp_p
 
 
 @pytest.mark.slow
-def test_a_dotted_plugin_is_added_by_name(base) -> None:
+def test_a_dotted_plugin_is_added_by_name_on_its_own_photos(base, tmp_path) -> None:
     from mlflow import MlflowClient
+    from skimage import data
 
+    from abair_core.data.dataset import read_dataset_manifest
     from flows.add_degradation import add_degradation
 
-    result = add_degradation("speckle", spec=str(PLUGINS / "speckle.yaml"), pipeline=base["pipeline"],
-                             suite=base["suite"])
+    photos = tmp_path / "speckle-photos"  # the spec's `photos`: the new type's data comes from these alone
+    photos.mkdir()
+    Image.fromarray(data.chelsea()[:160, :200]).save(photos / "chelsea.png")
+    spec = tmp_path / "speckle.yaml"
+    spec.write_text(yaml.safe_dump({**yaml.safe_load((PLUGINS / "speckle.yaml").read_text()),
+                                    "photos": {"source": str(photos)}}))
+    result = add_degradation("speckle", spec=str(spec), pipeline=base["pipeline"], suite=base["suite"])
+    table, _ = read_dataset_manifest(result["dataset"]["manifest_uri"])
+    assert set(table.column("source_key").to_pylist()) == {"chelsea.png"}
+    assert result["report"]["photos"] == str(photos)
+    assert f"training photos: `{photos}`" in Path(result["report_files"]["markdown"]).read_text()
     tags = MlflowClient().get_model_version("abair", result["bundle"]["version"]).tags
     assert {k for k in tags if k.startswith("component.adapter.")} == {
         "component.adapter.noise", "component.adapter.blur", "component.adapter.speckle"}

@@ -342,3 +342,19 @@ def test_the_known_verdict_ignores_clean_mild_and_mixed_rows() -> None:
     assert worst_changes(comparison) == {"oh": pytest.approx(-12.7), "sw": pytest.approx(-12.0)}
     assert worst_changes(comparison, ("known",)) == {"oh": 0.0, "sw": pytest.approx(-0.1)}
     assert worst_changes(comparison, ("unseen",)) == {"oh": None, "sw": None}
+
+
+def test_the_spec_files_photos_feed_the_new_type_only(tmp_path: Path) -> None:
+    base = TrainConfig.model_validate({**RECIPE, "data": {"source": "photos", "degradation_specs": SPECS}})
+    path = tmp_path / "jpeg.yaml"
+    path.write_text("degradation: {type: jpeg, quality: [10, 40]}\nphotos: {source: /archive/jpegs, include: '*.png'}\n")
+    added = load_added_degradation(path)
+    assert added.photos.source == "/archive/jpegs" and added.photos.include == "*.png"
+    specs = write_spec_file(tmp_path / "specs.yaml", dict(added.degradation))
+    new_only, extended = extension_configs(base, "jpeg", specs, photos=added.photos)
+    assert (new_only.data.source, new_only.data.include) == ("/archive/jpegs", "*.png")
+    assert new_only.data.degradation_specs == specs
+    assert extended.data == base.data  # the old types (and the estimator's lineage data) keep the base's photos
+    path.write_text("degradation: {type: jpeg}\nphotos: {folder: /archive}\n")
+    with pytest.raises(ConfigError, match=r"jpeg.yaml.*photos"):
+        load_added_degradation(path)
