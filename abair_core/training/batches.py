@@ -132,6 +132,27 @@ def class_targets(patches: PatchSet, idx: np.ndarray, class_names: Sequence[str]
     return targets
 
 
+def _uniform(indices: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` patches drawn uniformly from ``indices``."""
+    return rng.choice(indices, n)
+
+
+def _by_label(patches: PatchSet):
+    """A drawer of ``n`` patches from ``indices``: a label uniformly among theirs, then a patch of that label."""
+    grouped: dict[int, list[np.ndarray]] = {}  # per index array (single, mixed: fixed for the run), its labels
+
+    def draw(indices: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        if id(indices) not in grouped:
+            labels: dict[str, list[int]] = {}
+            for i in indices.tolist():
+                labels.setdefault(patches.names[i], []).append(i)
+            grouped[id(indices)] = [np.asarray(labels[k], dtype=np.int64) for k in sorted(labels)]
+        groups = grouped[id(indices)]
+        return np.asarray([rng.choice(groups[k]) for k in rng.integers(0, len(groups), n)], dtype=np.int64)
+
+    return draw
+
+
 def estimator_batches(
     patches: PatchSet,
     class_names: Sequence[str],
@@ -143,6 +164,7 @@ def estimator_batches(
     start_step: int = 0,
     clean_originals: bool = True,
     greyscale_fraction: float = 0.0,
+    balance_classes: bool = False,
 ) -> Iterator[Batch]:
     """Phase III: crops of single, sequential (mixed) and clean patches with soft class targets.
 
@@ -152,6 +174,8 @@ def estimator_batches(
     ``clean_originals=False`` draws the whole share from clean and mild patches (the ablation's baseline).
     ``greyscale_fraction`` of the samples (any class) are shown in greyscale: archives hold black-and-white
     photos, and without them the estimator reads missing colour as a degradation.
+    ``balance_classes`` draws single and mixed samples by label (each label equally often, then a patch of it):
+    a union of datasets (add-degradation) holds far more patches of the new type than of each old one.
     """
     adapters = [n for n in class_names if n != "clean"]
     single = _require(patches.indices(("single",), tuple(adapters)), "single-degradation patches")
@@ -160,6 +184,7 @@ def estimator_batches(
     clean = patches.indices(CLEAN_CLASS_KINDS)
     clean_target = torch.zeros(len(class_names))
     clean_target[list(class_names).index("clean")] = 1.0
+    draw = _by_label(patches) if balance_classes else _uniform
     step = start_step
     while True:
         rng = _step_rng(seed, step)
@@ -170,9 +195,9 @@ def estimator_batches(
         else:  # the whole share from clean and mild patches; none without them
             n_clean = n_stored = n_clean if clean.size else 0
         n_originals = n_clean - n_stored
-        parts = [rng.choice(single, batch_size - n_mixed - n_clean)]
+        parts = [draw(single, batch_size - n_mixed - n_clean, rng)]
         if n_mixed:
-            parts.append(rng.choice(mixed, n_mixed))
+            parts.append(draw(mixed, n_mixed, rng))
         if n_stored:
             parts.append(rng.choice(clean, n_stored))
         if n_originals:

@@ -80,6 +80,11 @@ class EstimatorSchedule(OptimizerSchedule):
         0.0, ge=0, le=1, description="share of samples (any class) shown in greyscale, so a black-and-white "
         "photo is not read as a degradation"
     )
+    balance_classes: bool | None = Field(
+        None, description="draw single (and mixed) samples class by class, each class equally often, instead of "
+        "patch by patch; null: on when the estimator trains on several datasets (add-degradation's union, where "
+        "the new type's data outweighs each old type's), off for train_all's one balanced dataset"
+    )
     warm_start: Literal["scratch", "base"] = Field(
         "scratch", description="where a retrained estimator starts (add-degradation): 'scratch' (fresh weights) or "
         "'base' (the base bundle's estimator: every weight, and the output rows of the classes it knows, copied; "

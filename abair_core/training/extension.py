@@ -360,6 +360,8 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
     missing = [n for n in adapters if not len(patches.indices(("single",), (n,)))]
     if missing:
         raise ValueError(f"the datasets {list(manifest_uris)} hold no single patches of {missing}")
+    if config.phase3.balance_classes is None:  # a union of datasets: the new type's data outweighs each old type's
+        config = config.model_copy(update={"phase3": config.phase3.model_copy(update={"balance_classes": True})})
     start: dict[str, Any] = {"from": None, "classes": []}
     init = None
     if config.phase3.warm_start == "base" and base_estimator_path is not None:
@@ -376,7 +378,8 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
     fingerprint = save_estimator(estimator_path, estimator, adapter_fps, extra=extra)
     return {"fingerprint": fingerprint, "steps": result.steps, "metrics": dict(result.metrics),
             "seconds": result.seconds, "resumed_from": result.resumed_from, "device": result.device,
-            "patches": len(patches), "dataset_hashes": hashes, "warm_start": start}
+            "patches": len(patches), "dataset_hashes": hashes, "warm_start": start,
+            "balance_classes": config.phase3.balance_classes}
 
 
 NORMALISATION_BUFFERS = frozenset({"running_mean", "running_var", "num_batches_tracked"})

@@ -41,7 +41,7 @@ def train_estimator(
     def make_batches(start: int):
         return estimator_batches(patches, list(class_names), schedule.batch_size, schedule.patch_size,
                                  schedule.seed, schedule.mixed_fraction, schedule.clean_fraction, start,
-                                 clean_originals, schedule.greyscale_fraction)
+                                 clean_originals, schedule.greyscale_fraction, bool(schedule.balance_classes))
 
     return run_training("phase3", list(estimator.parameters()), {"estimator": estimator}, loss_fn,
                         make_batches, schedule, device, callback, resume_path)

@@ -230,6 +230,7 @@ def test_estimator_trains_on_the_union_of_old_and_new_datasets(tmp_path: Path) -
     summary = train_extended_estimator_file(extended, [old_manifest, new_manifest], paths,
                                             str(tmp_path / "estimator.safetensors"))
     assert summary["steps"] == 2 and summary["patches"] == len(union) and len(summary["dataset_hashes"]) == 2
+    assert extended.phase3.balance_classes is None and summary["balance_classes"] is True  # a union: balanced
     from abair_core.bundle import assemble_bundle
 
     model = assemble_bundle(tmp_path / "bundle", str(tmp_path / "backbone.safetensors"), paths,

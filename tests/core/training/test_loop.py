@@ -69,3 +69,24 @@ def test_learning_rate_warms_up_then_decays():
     config = TrainConfig(name="lr").phase1.model_copy(update={"steps": 100, "warmup_steps": 10, "lr": 1e-3})
     rates = [learning_rate(s, config) for s in range(100)]
     assert rates[0] < rates[9] == pytest.approx(1e-3) and rates[-1] < 1e-4
+
+
+def test_class_balanced_estimator_batches_draw_each_label_equally_often(small_pool):
+    """A union of datasets (add-degradation) holds many more patches of the new type: balancing evens the classes."""
+    from abair_core.data.patches import PatchSet
+
+    _, patches = small_pool
+    noise, blur = patches.indices(("single",), ("noise",)), patches.indices(("single",), ("blur",))
+    keep = np.concatenate([np.repeat(noise, 12), blur[:1]])  # noise outnumbers blur about 36 to 1
+    lopsided = PatchSet(*(field[keep] for field in (patches.degraded, patches.clean, patches.labels)),
+                        label_names=patches.label_names, kinds=[patches.kinds[i] for i in keep],
+                        names=[patches.names[i] for i in keep], lineage=[patches.lineage[i] for i in keep])
+
+    def blur_share(balance: bool) -> float:
+        batches = estimator_batches(lopsided, ["clean", "noise", "blur"], 64, 32, 0, 0.0, 0.0,
+                                    balance_classes=balance)
+        targets = torch.cat([next(batches).targets for _ in range(5)])
+        return float(targets[:, 2].mean())
+
+    assert blur_share(False) < 0.1
+    assert 0.4 < blur_share(True) < 0.6
