@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,12 +132,16 @@ def class_targets(patches: PatchSet, idx: np.ndarray, class_names: Sequence[str]
     return targets
 
 
+Drawer = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
+"""Draws ``n`` patch indices from an index array with a step's generator."""
+
+
 def _uniform(indices: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` patches drawn uniformly from ``indices``."""
     return rng.choice(indices, n)
 
 
-def _by_label(patches: PatchSet):
+def _by_label(patches: PatchSet) -> Drawer:
     """A drawer of ``n`` patches from ``indices``: a label uniformly among theirs, then a patch of that label."""
     grouped: dict[int, list[np.ndarray]] = {}  # per index array (single, mixed: fixed for the run), its labels
 
@@ -184,7 +188,7 @@ def estimator_batches(
     clean = patches.indices(CLEAN_CLASS_KINDS)
     clean_target = torch.zeros(len(class_names))
     clean_target[list(class_names).index("clean")] = 1.0
-    draw = _by_label(patches) if balance_classes else _uniform
+    draw: Drawer = _by_label(patches) if balance_classes else _uniform
     step = start_step
     while True:
         rng = _step_rng(seed, step)
