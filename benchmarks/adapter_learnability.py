@@ -185,8 +185,13 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append((name, source or "zero", steps, inputs, alone, adapted, seconds))
                 print(f"{name} from {source or 'zero'}, {steps} steps: input {inputs:.2f}, backbone {alone:.2f}, "
                       f"adapter {adapted:.2f} ({seconds:.0f} s)", flush=True)
-    adapter = "every backbone weight fine-tuned (no adapter)" if args.full else (f"rank {args.rank or 4}, targets {' '.join(args.targets) if args.targets else 'qkv project_in project_out'}"
-               ", old adapters dropped" if custom else "the bundle's adapter shape")
+    targets = " ".join(args.targets or AdapterConfig().targets)
+    if args.full:
+        adapter = "every backbone weight fine-tuned (no adapter)"
+    elif custom:
+        adapter = f"rank {args.rank or 4}, targets {targets}, old adapters dropped"
+    else:
+        adapter = "the bundle's adapter shape"
     header = ("| type | adapter starts from | adapter steps | input | backbone alone | backbone + new adapter "
               "| gain vs input | train s |")
     lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|"]

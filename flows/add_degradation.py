@@ -168,8 +168,8 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
     else:
         training = training_spec(name, added, recipe.data.degradation_specs)
         photos = added.photos if added is not None else None  # the spec's own photos, else the base recipe's
-        check_degradation_task(name, training, photos.source if photos else recipe.data.source,
-                               photos.include if photos else recipe.data.include, pipe.storage.root,
+        photo_source = photos or recipe.data
+        check_degradation_task(name, training, photo_source.source, photo_source.include, pipe.storage.root,
                                options, base["adapters"], replace)
         # the old types' ranges ride along: sequences pair the new type with each of them (estimator mixtures)
         partners = partner_specs(recipe.data.degradation_specs, [n for n in base["adapters"] if n != name])

@@ -132,29 +132,20 @@ def class_targets(patches: PatchSet, idx: np.ndarray, class_names: Sequence[str]
     return targets
 
 
-Drawer = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
-"""Draws ``n`` patch indices from an index array with a step's generator."""
+Drawer = Callable[[int, np.random.Generator], np.ndarray]
+"""Draws ``n`` patch indices with a step's generator."""
 
 
-def _uniform(indices: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` patches drawn uniformly from ``indices``."""
-    return rng.choice(indices, n)
-
-
-def _by_label(patches: PatchSet) -> Drawer:
-    """A drawer of ``n`` patches from ``indices``: a label uniformly among theirs, then a patch of that label."""
-    grouped: dict[int, list[np.ndarray]] = {}  # per index array (single, mixed: fixed for the run), its labels
-
-    def draw(indices: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-        if id(indices) not in grouped:
-            labels: dict[str, list[int]] = {}
-            for i in indices.tolist():
-                labels.setdefault(patches.names[i], []).append(i)
-            grouped[id(indices)] = [np.asarray(labels[k], dtype=np.int64) for k in sorted(labels)]
-        groups = grouped[id(indices)]
-        return np.asarray([rng.choice(groups[k]) for k in rng.integers(0, len(groups), n)], dtype=np.int64)
-
-    return draw
+def _drawer(patches: PatchSet, indices: np.ndarray, by_label: bool) -> Drawer:
+    """Draws from ``indices``: uniformly, or ``by_label`` (a label uniformly among theirs, then a patch of it)."""
+    if not by_label:
+        return lambda n, rng: rng.choice(indices, n)
+    labels: dict[str, list[int]] = {}
+    for i in indices.tolist():
+        labels.setdefault(patches.names[i], []).append(i)
+    groups = [np.asarray(labels[k], dtype=np.int64) for k in sorted(labels)]
+    return lambda n, rng: np.asarray([rng.choice(groups[k]) for k in rng.integers(0, len(groups), n)],
+                                     dtype=np.int64)
 
 
 def estimator_batches(
@@ -188,7 +179,7 @@ def estimator_batches(
     clean = patches.indices(CLEAN_CLASS_KINDS)
     clean_target = torch.zeros(len(class_names))
     clean_target[list(class_names).index("clean")] = 1.0
-    draw: Drawer = _by_label(patches) if balance_classes else _uniform
+    draw_single, draw_mixed = (_drawer(patches, part, balance_classes) for part in (single, mixed))
     step = start_step
     while True:
         rng = _step_rng(seed, step)
@@ -199,9 +190,9 @@ def estimator_batches(
         else:  # the whole share from clean and mild patches; none without them
             n_clean = n_stored = n_clean if clean.size else 0
         n_originals = n_clean - n_stored
-        parts = [draw(single, batch_size - n_mixed - n_clean, rng)]
+        parts = [draw_single(batch_size - n_mixed - n_clean, rng)]
         if n_mixed:
-            parts.append(draw(mixed, n_mixed, rng))
+            parts.append(draw_mixed(n_mixed, rng))
         if n_stored:
             parts.append(rng.choice(clean, n_stored))
         if n_originals:
