@@ -19,7 +19,10 @@ Usage:
      mild inputs (``with`` as trained, gates on; ``without`` with its gates off), prints per task the input,
      SW and OH PSNR of each and the difference, and rewrites its docs/BENCHMARKS.md section. Several bundles
      after ``--with`` and ``--without`` are replicates (paired by position): the table averages them and a
-     second table gives each pair's known-average difference with their mean and standard deviation.
+     second table gives each pair's known-average difference with their mean and standard deviation. A third
+     table tests issue 9's bound task by task: the with - without difference of every input (paired by image,
+     seed and crop, replicates pooled) with its 95% interval, and whether the task is ``within`` the bound
+     (``--bound``, 0.2 dB), ``over`` it, or ``unresolved`` by the suite. ``--rows FILE`` keeps every scored input.
 """
 
 from __future__ import annotations
@@ -272,6 +275,52 @@ def known_differences(with_rows: list[dict[str, Any]], without_rows: list[dict[s
     return out
 
 
+def paired_differences(with_rows: list[dict[str, Any]], without_rows: list[dict[str, Any]], task: str,
+                       mode: str) -> list[float]:
+    """with - without per input of ``task`` (``mode`` 'sw' or 'oh'), paired by image, seed and crop within each
+    replicate (``measure`` lists every bundle's inputs in the same order)."""
+    def picked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [r for r in rows if r["task"] == task]
+
+    out = []
+    for w, wo in zip(picked(with_rows), picked(without_rows), strict=True):
+        if (w["image"], w["seed"], w["crop"]) != (wo["image"], wo["seed"], wo["crop"]):
+            raise ValueError(f"{task}: with and without rows are not the same inputs")
+        out.append(min(w[f"{mode}_on"], 100.0) - min(wo[f"{mode}_off"], 100.0))
+    return out
+
+
+def bound_verdict(differences: list[float], bound: float) -> tuple[float, float, float, str]:
+    """Mean with - without, its 95% interval (Student t over the paired inputs) and the verdict against -bound:
+    ``within`` when the whole interval lies above it, ``over`` when the whole interval lies below it, else
+    ``unresolved`` (the suite is too small to tell)."""
+    from scipy import stats
+
+    mean = statistics.fmean(differences)
+    n = len(differences)
+    half = float(stats.t.ppf(0.975, n - 1)) * statistics.stdev(differences) / n ** 0.5 if n > 1 else float("inf")
+    low, high = mean - half, mean + half
+    verdict = "within" if low > -bound else "over" if high < -bound else "unresolved"
+    return mean, low, high, verdict
+
+
+def bound_lines(with_rows: list[dict[str, Any]], without_rows: list[dict[str, Any]], bound: float) -> str:
+    """Per known task, with - without under OH and SW with a 95% interval over the paired inputs, and whether
+    the task is within issue 9's bound (no more than ``bound`` dB lost), over it, or not resolved by the suite."""
+    known = list(dict.fromkeys(r["task"] for r in with_rows if r["group"] == "known"))
+    header = (f"| task | inputs | OH: with - without [95% interval] | OH vs -{bound:g} dB "
+              f"| SW: with - without [95% interval] | SW vs -{bound:g} dB |")
+    lines = [header, "|---|---:|---|---|---|---|"]
+    for task in known:
+        cells = []
+        for mode in ("oh", "sw"):
+            diffs = paired_differences(with_rows, without_rows, task, mode)
+            mean, low, high, verdict = bound_verdict(diffs, bound)
+            cells.append(f"{mean:+.2f} [{low:+.2f}, {high:+.2f}] | {verdict}")
+        lines.append(f"| {task} | {len(diffs)} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
 def replicate_lines(pairs: list[dict[str, float]]) -> str:
     """Per replicate pair, the known average's with - without, and their mean and spread."""
     lines = ["| replicate | with - without, known average: SW | OH |", "|---|---:|---:|"]
@@ -333,9 +382,15 @@ def run_compare(args: argparse.Namespace) -> int:
         ("'oracle': with - without when each known task gets its true adapter (no estimator): what the backbone "
          "and adapters themselves lost; the rest of the SW and OH difference is the estimator's routing."), "",
         *([replicate_lines(pairs), ""] if replicates > 1 else []),
+        *([("Known tasks against the bound, input by input (paired by image, seed and crop, replicates pooled): "
+            f"`within` when the 95% interval of with - without lies above -{args.bound:g} dB, `over` when it lies "
+            "below, `unresolved` when the suite cannot tell."), "",
+           bound_lines(rows["with"], rows["without"], args.bound), ""] if "known" in args.groups else []),
         (f"Clean row, worst image under SW: with {worst_clean(rows['with'], 'on')}; "
         f"without {worst_clean(rows['without'], 'off')}."), ""])
     print(body)
+    if args.rows:
+        args.rows.write_text(json.dumps(rows, indent=1))
     if not args.no_write:
         update_section(ROOT / "docs" / "BENCHMARKS.md", f"{SECTION} ({args.title})", body)
     return 0
@@ -371,6 +426,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--images", default=None, help="photo folder URI when the suite names none")
     p.add_argument("--groups", nargs="+", default=["known", "clean", "mild"])
     p.add_argument("--out", type=Path, default=None, help="the train command's OUT (timings in the notes)")
+    p.add_argument("--rows", type=Path, default=None, help="also write every scored input (JSON) here")
+    p.add_argument("--bound", type=float, default=0.2, help="issue 9's known-task bound in dB (default 0.2)")
     p.add_argument("--title", default="small", help="section title suffix in docs/BENCHMARKS.md")
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
     return parser.parse_args(argv)

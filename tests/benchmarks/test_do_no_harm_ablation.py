@@ -51,6 +51,22 @@ def test_replicate_differences_give_mean_and_spread(load_script) -> None:
     assert "| mean ± sd | -0.20 ± 0.14 | -0.20 ± 0.14 |" in table
 
 
+def test_the_bound_verdict_reads_the_paired_interval(load_script) -> None:
+    """within: the whole 95% interval above -bound; over: all of it below; else unresolved."""
+    script = load_script("do_no_harm_ablation")
+    assert script.bound_verdict([0.0, 0.1, -0.1, 0.05, -0.05], 0.2)[3] == "within"
+    assert script.bound_verdict([-1.0, -1.1, -0.9, -1.05, -0.95], 0.2)[3] == "over"
+    mean, low, high, verdict = script.bound_verdict([-3.0, 2.0, -1.0, 1.5, -0.5], 0.2)
+    assert verdict == "unresolved" and low < -0.2 < high and mean == pytest.approx(-0.2)
+    rows = [{"task": "haze", "group": "known", "image": "a.png", "seed": s, "crop": c, "sw_on": 20.0 + c, "oh_on": 20.0,
+             "sw_off": 20.0, "oh_off": 21.0} for s in (0, 1) for c in (0, 1)]
+    without = [dict(r) for r in rows]
+    table = script.bound_lines(rows, without, 0.2)
+    assert "| haze | 4 | -1.00 [-1.00, -1.00] | over |" in table  # OH one dB under at every input
+    with pytest.raises(ValueError, match="not the same inputs"):
+        script.paired_differences(rows, without[::-1], "haze", "oh")
+
+
 def test_train_bundle_and_compare_end_to_end(load_script, photos_and_holdout, tmp_path, capsys) -> None:
     script = load_script("do_no_harm_ablation")
     photos, holdout = photos_and_holdout
@@ -72,6 +88,7 @@ def test_train_bundle_and_compare_end_to_end(load_script, photos_and_holdout, tm
     assert "| known | **average** |" in printed and "| clean | clean |" in printed and "| mild | noise_s5 |" in printed
     assert "Phase III 3 steps" in printed
     assert "2 replicate pairs" in printed
+    assert "| rain |" in printed.split("Known tasks against the bound")[1]  # the per-task bound table
     replicates = printed.split("| replicate |")[1]  # one row per pair (the same pair twice here), then the spread
     assert "| 1 |" in replicates and "| 2 |" in replicates and "| mean ± sd |" in replicates and "± 0.00" in replicates
     assert json.loads((out / "with" / "summary.json").read_text())["seed"] == 3

@@ -38,7 +38,7 @@ def test_hash_changes_with_what_defines_the_numbers():
     assert suite_hash(base) == suite_hash(suite(description="words only"))
 
 
-@pytest.mark.parametrize("name", ["demo", "small", "full"])
+@pytest.mark.parametrize("name", ["demo", "small", "small_dense", "full"])
 def test_shipped_suites_load_with_the_fixed_task_ids(name):
     s = load_suite(f"configs/benchmark/{name}.yaml")
     ids = {t.id for _, t in s.tasks()}
@@ -50,7 +50,7 @@ def test_shipped_suites_load_with_the_fixed_task_ids(name):
     assert {t.id for t in s.groups["mild"]} == {"noise_s5", "jpeg_q75", "blur_s05", "haze_t09"}
     if name != "demo":
         assert ids == allowed and set(s.groups) == {"known", "unseen", "mixed", "clean", "mild"}
-    if name == "small":
+    if name in ("small", "small_dense"):
         assert s.files and len(s.files) == len(set(s.files))
 
 
