@@ -386,8 +386,8 @@ def run_compare(args: argparse.Namespace) -> int:
             f"`within` when the 95% interval of with - without lies above -{args.bound:g} dB, `over` when it lies "
             "below, `unresolved` when the suite cannot tell."), "",
            bound_lines(rows["with"], rows["without"], args.bound), ""] if "known" in args.groups else []),
-        (f"Clean row, worst image under SW: with {worst_clean(rows['with'], 'on')}; "
-        f"without {worst_clean(rows['without'], 'off')}."), ""])
+        *([(f"Clean row, worst image under SW: with {worst_clean(rows['with'], 'on')}; "
+           f"without {worst_clean(rows['without'], 'off')}."), ""] if "clean" in args.groups else [])])
     print(body)
     if args.rows:
         args.rows.write_text(json.dumps(rows, indent=1))
