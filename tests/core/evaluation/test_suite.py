@@ -54,6 +54,14 @@ def test_shipped_suites_load_with_the_fixed_task_ids(name):
         assert s.files and len(s.files) == len(set(s.files))
 
 
+def test_the_dense_suite_is_the_small_suite_with_more_crops_and_seeds():
+    """small_dense.yaml copies small.yaml's photos and tasks; only the inputs per photo differ."""
+    small, dense = (load_suite(f"configs/benchmark/{n}.yaml") for n in ("small", "small_dense"))
+    assert dense.model_dump(exclude={"name", "description", "crops_per_image", "seeds"}) == \
+        small.model_dump(exclude={"name", "description", "crops_per_image", "seeds"})
+    assert set(small.seeds) < set(dense.seeds) and dense.crops_per_image > small.crops_per_image
+
+
 def test_unknown_key_names_the_field(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text("name: t\ncrops: 3\ngroups: {known: [{id: n, degradation: {type: noise}}]}\n")
