@@ -207,10 +207,10 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
                   "path": download_component_task(adapter_model_name(n), str(versions[n]),
                                                   str(folder / "registry" / f"adapter-{n}-v{versions[n]}"))}
                  for n in extended.degradations}
-        base_estimator = None
-        if extended.phase3.warm_start == "base":  # the pinned file, already in the base's local bundle folder
-            base_estimator = {"version": str(base["components"]["estimator"]),
-                              "path": str(Path(base["bundle_dir"]) / ESTIMATOR_FILE)}
+        # the pinned file, already in the base's local bundle folder: where `phase3.warm_start: base` starts and
+        # what `phase3.base_distillation` keeps (the old tasks' routing)
+        base_estimator = {"version": str(base["components"]["estimator"]),
+                          "path": str(Path(base["bundle_dir"]) / ESTIMATOR_FILE)}
         estimator = train_extended_estimator(extended, manifests, digest, found, str(folder), experiment_id,
                                              parent, options, base_estimator)
         made = bundle(extended.model_dump(mode="json"), base["components"]["backbone"], versions,
@@ -237,7 +237,8 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
             budget=parameter_budget(made["bundle_dir"], list(new_versions)), seconds=seconds,
             train_all_seconds=base["train_all_seconds"], lineage=lineage, suite=after["suite"],
             partners=list(partners), warm_start=trained["warm_start"] if trained else None,
-            estimator_start=estimator["warm_start"], photos=new_only.data.source if new_only else None)
+            estimator_start={**estimator["warm_start"], "base_distillation": estimator["base_distillation"],
+                             "base_version": base_estimator["version"]}, photos=new_only.data.source if new_only else None)
         report["champion"] = get_alias_version(BUNDLE_MODEL_NAME, "champion")
         report["evaluation"] = {"suite_path": chosen["path"], "task_added_to_suite": chosen["added"],
                                 "before_run_id": before["run_id"], "after_run_id": after["run_id"]}

@@ -85,6 +85,12 @@ class EstimatorSchedule(OptimizerSchedule):
         "patch by patch; null: on when the estimator trains on several datasets (add-degradation's union, where "
         "the new type's data outweighs each old type's), off for train_all's one balanced dataset"
     )
+    base_distillation: float | None = Field(
+        None, ge=0, description="weight of a term that keeps a retrained estimator's answers on samples of the "
+        "classes its base estimator knows (add-degradation; Learning without Forgetting): the old adapters are "
+        "reused untouched, so only the estimator's routing can move the old tasks. 0 = off; null: 1.0 when "
+        "add-degradation retrains from a base estimator; train_all has no base and ignores it"
+    )
     warm_start: Literal["scratch", "base"] = Field(
         "scratch", description="where a retrained estimator starts (add-degradation): 'scratch' (fresh weights) or "
         "'base' (the base bundle's estimator: every weight, and the output rows of the classes it knows, copied; "

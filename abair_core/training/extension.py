@@ -33,7 +33,7 @@ import yaml
 from pydantic import Field
 
 from abair_core.checkpoints import load_checkpoint
-from abair_core.components import class_names_for, save_estimator
+from abair_core.components import class_names_for, load_estimator, save_estimator
 from abair_core.config import ConfigError, StrictConfig, load_yaml, validate_config
 from abair_core.data.dataset import load_dataset_patches, read_dataset_manifest
 from abair_core.data.patches import PatchSet
@@ -79,6 +79,7 @@ __all__ = [
     "register_added_degradation",
     "removed_task_spec",
     "render_extension_report",
+    "resolved_base_distillation",
     "spec_digest",
     "suite_with_task",
     "train_extended_estimator_file",
@@ -351,7 +352,9 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
     file records each adapter's fingerprint and the manifests and dataset hashes it was trained on.
     With ``config.phase3.warm_start == "base"`` and ``base_estimator_path`` it starts from that estimator
     (:func:`abair_core.training.warm_start.start_estimator_from`; the summary's ``warm_start`` lists the
-    classes carried over).
+    classes carried over). With ``base_estimator_path`` the loss also keeps that estimator's answers on the
+    classes it knows, weighted by ``phase3.base_distillation`` (:func:`resolved_base_distillation`; the summary's
+    ``base_distillation`` is the weight used).
     """
     adapters = [name for name in config.degradations if name in adapter_paths]
     if sorted(adapters) != sorted(adapter_paths):
@@ -370,7 +373,10 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
         def init(estimator: DegradationEstimator) -> None:
             start["classes"] = start_estimator_from(estimator, base_state, metadata["class_names"])
             start["from"] = "base"
-    estimator, result = run_estimator(config, adapters, patches, callback, resume_path, init)
+    weight = resolved_base_distillation(config, base_estimator_path)
+    teacher = load_estimator(base_estimator_path) if weight > 0 and base_estimator_path is not None else None
+    estimator, result = run_estimator(config, adapters, patches, callback, resume_path, init,
+                                      teacher=teacher, distill_weight=weight if teacher is not None else 0.0)
     hashes = [read_dataset_manifest(uri, storage_options)[1] for uri in dict.fromkeys(manifest_uris)]
     adapter_fps = {name: component_fingerprint(adapter_paths[name]) for name in adapters}
     extra = {"train_name": config.name, "dataset_manifests": list(dict.fromkeys(manifest_uris)),
@@ -379,7 +385,15 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
     return {"fingerprint": fingerprint, "steps": result.steps, "metrics": dict(result.metrics),
             "seconds": result.seconds, "resumed_from": result.resumed_from, "device": result.device,
             "patches": len(patches), "dataset_hashes": hashes, "warm_start": start,
-            "balance_classes": config.phase3.balance_classes}
+            "balance_classes": config.phase3.balance_classes,
+            "base_distillation": weight if teacher is not None else 0.0}
+
+
+def resolved_base_distillation(config: TrainConfig, base_estimator_path: str | None) -> float:
+    """``phase3.base_distillation``, its null resolved: 1.0 with a base estimator to keep, else 0."""
+    if config.phase3.base_distillation is not None:
+        return float(config.phase3.base_distillation)
+    return 1.0 if base_estimator_path is not None else 0.0
 
 
 NORMALISATION_BUFFERS = frozenset({"running_mean", "running_var", "num_batches_tracked"})
@@ -491,7 +505,8 @@ def build_extension_report(*, name: str, action: str, base: Mapping[str, Any], n
     new one was mixed with in sequence patches; ``warm_start``: where the trained adapter started
     (``{"from": id or None, "version": ..., "scores": {...}}``; None when nothing was trained);
     ``estimator_start``: where the retrained estimator started (``{"from": "base" or None, "version",
-    "classes"}``); ``photos``: the source the new type's data came from (None: nothing synthesized).
+    "classes"}``, and ``base_distillation``, ``base_version``: the weight that kept that base estimator's
+    answers, 0 for none); ``photos``: the source the new type's data came from (None: nothing synthesized).
     """
     worst = worst_changes(comparison)
     within = {m: (None if worst[m] is None else worst[m] >= -tolerance_db) for m in worst}
@@ -571,6 +586,10 @@ def render_extension_report(report: Mapping[str, Any]) -> str:
         lines.append(f"- The estimator started from the base's estimator v{estimator_start['version']} (classes "
                      f"{', '.join(estimator_start['classes'])} carried over)." if estimator_start.get("from")
                      else "- The estimator was retrained from scratch.")
+        if estimator_start.get("base_distillation"):
+            lines.append(f"- It kept the answers of the base's estimator v{estimator_start.get('base_version')} on "
+                         f"the classes that estimator knows (distillation weight "
+                         f"{estimator_start['base_distillation']:g}), so the old tasks' routing stays as it was.")
     new_task = comparison["new_task"]
     before_note = {"add": ", unseen", "replace": "", "remove": ", with the adapter"}[report["action"]]
     after_note = ", unseen" if report["action"] == "remove" else ""

@@ -11,6 +11,7 @@ from torch import nn
 from abair_core.data.patches import PatchSet
 from abair_core.training.batches import Batch, estimator_batches
 from abair_core.training.config import EstimatorSchedule
+from abair_core.training.distillation import distillation_loss, known_to_teacher, teacher_probabilities
 from abair_core.training.loop import MetricsCallback, TrainResult, run_training, select_device
 
 
@@ -22,21 +23,39 @@ def train_estimator(
     callback: MetricsCallback | None = None,
     resume_path: str | None = None,
     clean_originals: bool = True,
+    teacher: nn.Module | None = None,
+    distill_weight: float = 0.0,
 ) -> TrainResult:
     """Soft-target cross-entropy on native-resolution crops of single, mixed and clean patches.
 
     ``clean_originals`` (see :func:`estimator_batches`) exists for the estimator ablation benchmark.
+    With a ``teacher`` (the base estimator, frozen; it must carry ``class_names``) and ``distill_weight`` > 0
+    the loss adds ``distill_weight`` times the cross-entropy against the teacher's probabilities on the
+    samples whose classes it knows (:mod:`abair_core.training.distillation`).
     """
     device = select_device(schedule.device)
     estimator.to(device)
     for p in estimator.parameters():
         p.requires_grad_(True)
+    distilling = teacher is not None and distill_weight > 0
+    if distilling:
+        teacher.to(device).eval()  # BatchNorm of the statistics: the base's running stats, never updated
+        for p in teacher.parameters():
+            p.requires_grad_(False)
 
     def loss_fn(batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         logits = estimator(batch.degraded).float()
         loss = -(batch.targets * F.log_softmax(logits, dim=1)).sum(1).mean()
         accuracy = (logits.argmax(1) == batch.targets.argmax(1)).float().mean()
-        return loss, {"accuracy": float(accuracy)}
+        metrics = {"accuracy": float(accuracy)}
+        if distilling:
+            with torch.no_grad():
+                soft = teacher_probabilities(teacher(batch.degraded), teacher.class_names, class_names)
+            known = known_to_teacher(batch.targets, teacher.class_names, class_names)
+            distill = distillation_loss(logits, soft, known)
+            loss = loss + distill_weight * distill
+            metrics["distillation"] = float(distill.detach())
+        return loss, metrics
 
     def make_batches(start: int):
         return estimator_batches(patches, list(class_names), schedule.batch_size, schedule.patch_size,

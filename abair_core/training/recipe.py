@@ -61,14 +61,19 @@ def run_adapter(config: TrainConfig, backbone: RestormerBackbone, name: str, pat
 
 def run_estimator(config: TrainConfig, adapters: list[str], patches: PatchSet,
                   callback: MetricsCallback | None = None, resume_path: str | None = None,
-                  init: Callable[[DegradationEstimator], None] | None = None
+                  init: Callable[[DegradationEstimator], None] | None = None,
+                  teacher: DegradationEstimator | None = None, distill_weight: float = 0.0,
                   ) -> tuple[DegradationEstimator, TrainResult]:
-    """Phase III over ``clean`` + every adapter's class; ``init`` may set the fresh estimator's weights first."""
+    """Phase III over ``clean`` + every adapter's class; ``init`` may set the fresh estimator's weights first.
+
+    ``teacher`` and ``distill_weight``: keep a base estimator's answers (see :func:`train_estimator`).
+    """
     torch.manual_seed(config.phase3.seed)
     estimator = DegradationEstimator(config.estimator, class_names_for(adapters))
     if init is not None:
         init(estimator)
-    result = train_estimator(estimator, estimator.class_names, patches, config.phase3, callback, resume_path)
+    result = train_estimator(estimator, estimator.class_names, patches, config.phase3, callback, resume_path,
+                             teacher=teacher, distill_weight=distill_weight)
     return estimator.cpu().eval(), result
 
 

@@ -103,6 +103,8 @@ def test_add_jpeg_reuses_old_adapters_and_registers_a_pinned_challenger(base) ->
     assert adapter.tags["backbone.version"] == before["backbone"]
     assert adapter.tags["abair.warm_start_from"] == "zero"  # the micro recipe starts new adapters at zero
     assert estimator_tags(result)["abair.warm_start_from"] == "scratch"
+    # the base's estimator is kept all the same (distillation; the recipe leaves the weight null = 1.0)
+    assert estimator_tags(result)["abair.base_distillation"] == "1.0"
     estimator = client.get_model_version("abair-estimator", result["estimator"]["version"])
     assert estimator.tags["adapter.jpeg.version"] == result["adapter"]["version"]
     assert json.loads(estimator.tags["dataset.manifest_uris"]) == [base["train"]["dataset"]["manifest_uri"],
@@ -156,10 +158,12 @@ def test_warm_starts_begin_from_the_pinned_old_components_and_say_so(base, tmp_p
     assert "- The new adapter started from " in markdown and "PSNR on its training patches: input " in markdown
     # the estimator started from the base's: its classes carried over, the version recorded
     assert result["report"]["estimator_start"] == {"from": "base", "version": before["estimator"],
-                                                   "classes": ["clean", "noise", "blur"]}
+                                                   "classes": ["clean", "noise", "blur"],
+                                                   "base_distillation": 1.0, "base_version": before["estimator"]}
     estimator = MlflowClient().get_model_version("abair-estimator", result["estimator"]["version"])
     assert estimator.tags["abair.warm_start_from"] == f"estimator@v{before['estimator']}"
     assert f"- The estimator started from the base's estimator v{before['estimator']}" in markdown
+    assert f"- It kept the answers of the base's estimator v{before['estimator']} on the classes" in markdown
     # the old adapters it was scored against are untouched: same versions pinned in the new bundle
     tags = MlflowClient().get_model_version("abair", result["bundle"]["version"]).tags
     assert tags["component.adapter.noise"] == before["adapter.noise"]

@@ -231,6 +231,16 @@ def test_estimator_trains_on_the_union_of_old_and_new_datasets(tmp_path: Path) -
                                             str(tmp_path / "estimator.safetensors"))
     assert summary["steps"] == 2 and summary["patches"] == len(union) and len(summary["dataset_hashes"]) == 2
     assert extended.phase3.balance_classes is None and summary["balance_classes"] is True  # a union: balanced
+    assert summary["base_distillation"] == 0.0  # no base estimator to keep
+    base_estimator = str(tmp_path / "estimator.safetensors")
+    kept = train_extended_estimator_file(extended, [old_manifest, new_manifest], paths,
+                                         str(tmp_path / "kept.safetensors"), base_estimator_path=base_estimator)
+    assert extended.phase3.base_distillation is None and kept["base_distillation"] == 1.0
+    assert "distillation" in kept["metrics"]
+    off = extended.model_copy(update={"phase3": extended.phase3.model_copy(update={"base_distillation": 0.0})})
+    plain = train_extended_estimator_file(off, [old_manifest, new_manifest], paths,
+                                          str(tmp_path / "plain.safetensors"), base_estimator_path=base_estimator)
+    assert plain["base_distillation"] == 0.0 and "distillation" not in plain["metrics"]
     from abair_core.bundle import assemble_bundle
 
     model = assemble_bundle(tmp_path / "bundle", str(tmp_path / "backbone.safetensors"), paths,
