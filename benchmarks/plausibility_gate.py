@@ -186,13 +186,23 @@ def changes(rows: list[dict[str, Any]]) -> list[str]:
             f"{min(r['sw_off'], 100):.2f} -> {min(r['sw_on'], 100):.2f} dB" for r in moved]
 
 
+def parse_value(text: str) -> float | str | None:
+    """A ``--set`` value: ``null``, a number (a bar) or a word (``gated_mass=clean_if_top``)."""
+    if text == "null":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     directory = bundle_dir(args.model)
     model = load_bundle(directory)
     suite, photos = suite_photos(args.suite, args.images)
     began = time.perf_counter()
-    overrides = {k: (None if v == "null" else float(v)) for k, v in (item.split("=", 1) for item in args.set)}
+    overrides = {k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
     rows = measure(model, suite, photos, args.groups, overrides)
     seconds = time.perf_counter() - began
     _, on = gate_configs(model, overrides)

@@ -170,4 +170,5 @@ class DegradationEstimator(nn.Module):
         crops = self._crops(x, generator)
         raw = self._mean_logits(crops, x.shape[0]).softmax(dim=-1)
         mask = implausible_classes(crops, x.shape[0], self.class_names, self.config.plausibility)
-        return apply_plausibility(raw, mask), raw.masked_fill(~mask, 0.0)
+        gated = apply_plausibility(raw, mask, self.config.plausibility.gated_mass)
+        return gated, raw.masked_fill(~mask, 0.0)

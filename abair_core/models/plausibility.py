@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from pydantic import Field
@@ -73,6 +74,11 @@ class PlausibilityConfig(StrictConfig):
         "8-bit levels in use inside each channel's central range is above this (b bits use at most one level in "
         "255 / (2**b - 1): 7 bits reads <= 0.53 on the 74-photo pool, clean crops >= 0.53, 99% above 0.7); null: "
         "no bit-depth gate")
+    gated_mass: Literal["clean", "clean_if_top"] = Field(
+        "clean", description="where a gated class's probability goes: 'clean' always; 'clean_if_top' to clean "
+        "only when a gated class is the estimator's top answer (it is confused about this image), otherwise "
+        "the gated classes are dropped and every other class renormalised, so the top answer stands (a noisy "
+        "photo half read as bit_depth stays noise instead of passing through as clean)")
 
 
 def implausible_classes(crops: torch.Tensor, n: int, class_names: Sequence[str],
@@ -127,16 +133,26 @@ def level_fill(crops: torch.Tensor) -> torch.Tensor:
     return torch.where(count > 0, fill.sum(dim=1) / count.clamp(min=1), torch.full_like(fill[:, 0], float("nan")))
 
 
-def apply_plausibility(probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def apply_plausibility(probs: torch.Tensor, mask: torch.Tensor, gated_mass: str = "clean") -> torch.Tensor:
     """Move the probability of the gated classes to ``clean`` (class 0); the others keep theirs.
 
     Not a renormalisation over the remaining degradations: when the estimator's best explanation is
     physically impossible it is confused about this image, and its runner-up is no safer a guess (measured:
     renormalising sent gated light noise to the haze and low-light adapters, 1.6 dB worse on ``noise_s5``).
+    ``gated_mass="clean_if_top"`` does that only for images whose top class is gated; where a gated class is
+    not the top, the gated classes are dropped and the rest (clean included) renormalised, so the estimator's
+    top answer stands.
     """
     if not bool(mask.any()):
         return probs
     gated = probs.masked_fill(~mask, 0.0).sum(dim=1)
     out = probs.masked_fill(mask, 0.0)
+    if gated_mass == "clean_if_top":
+        top_gated = mask.gather(1, probs.argmax(dim=1, keepdim=True)).squeeze(1)
+        renormalised = out / out.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        out[:, 0] = out[:, 0] + gated
+        return torch.where(top_gated[:, None], out, renormalised)
+    if gated_mass != "clean":
+        raise ValueError(f"gated_mass must be 'clean' or 'clean_if_top', got {gated_mass!r}")
     out[:, 0] = out[:, 0] + gated
     return out

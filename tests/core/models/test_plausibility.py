@@ -92,6 +92,20 @@ def test_gated_probability_moves_to_clean_and_the_rest_keep_theirs() -> None:
     assert apply_plausibility(probs, torch.zeros_like(mask)) is probs
 
 
+def test_clean_if_top_keeps_the_top_answer_unless_it_is_gated() -> None:
+    """A noisy photo half read as bit_depth stays noise; an image whose top class is gated passes through."""
+    probs = torch.tensor([[0.1, 0.4, 0.35, 0.15],   # noise top, bit_depth (gated) second
+                          [0.1, 0.3, 0.5, 0.1]])    # the gated class is the top
+    mask = torch.tensor([[False, False, True, False], [False, False, True, False]])
+    out = apply_plausibility(probs, mask, "clean_if_top")
+    torch.testing.assert_close(out[0], torch.tensor([0.1, 0.4, 0.0, 0.15]) / 0.65)
+    torch.testing.assert_close(out[1], torch.tensor([0.6, 0.3, 0.0, 0.1]))
+    torch.testing.assert_close(out.sum(dim=1), torch.ones(2))
+    assert apply_plausibility(probs, mask)[0].argmax() == 0  # the rule 'clean' would pass the noisy photo through
+    with pytest.raises(ValueError, match="gated_mass"):
+        apply_plausibility(probs, mask, "elsewhere")
+
+
 def test_predict_proba_applies_the_gates(estimator: DegradationEstimator) -> None:
     x = torch.cat([_tensor(_photo()), _tensor(_photo("chelsea"))])
     with torch.no_grad():
