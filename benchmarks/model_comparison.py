@@ -4,12 +4,15 @@ Usage::
 
     python benchmarks/model_comparison.py BEFORE_REPORT_DIR AFTER_REPORT_DIR --section "..." [--note "..."]
     python benchmarks/model_comparison.py DIR DIR DIR ... --summary --names v1 v2 v3 ... --section "..."
+    python benchmarks/model_comparison.py BASE1 AFTER1 BASE2 AFTER2 ... --steps --names step1 step2 ... --section "..."
 
 Each folder is what ``abair evaluate --report-dir`` writes (``scores.json``). Rows follow the after-model's
 groups (known, unseen, mixed, clean, mild); a task the before-model has no score for shows N/A. Below the
 table: the estimator accuracy of both, and the known average under OH and SW. ``--summary`` takes any number of
 evaluations and prints one row each instead: known average OH / SW, the clean row (SW), the mild rows' mean SW
-minus input, every unseen task under OH, and the estimator's accuracy. Rewrites the docs/BENCHMARKS.md section
+minus input, every unseen task under OH, and the estimator's accuracy. ``--steps`` takes (base, after) pairs,
+one row per retraining: each known task's OH change, the worst against 0.2 dB, the clean row's and each unseen
+task's change (issue 6's "every known task within 0.2 dB under OH"). Rewrites the docs/BENCHMARKS.md section
 given by ``--section`` (``--no-write``: print only).
 """
 
@@ -84,11 +87,33 @@ def summary(evaluations: list[dict[str, Any]], names: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def steps(evaluations: list[dict[str, Any]], names: list[str], tolerance_db: float = 0.2) -> str:
+    """One row per retraining (report pairs: base, after): every known task's OH change, the worst and whether it
+    is within ``tolerance_db``, the clean row's SW change and each unseen task's OH change."""
+    if len(evaluations) % 2:
+        raise ValueError(f"--steps takes report folders in pairs (base, after), got {len(evaluations)}")
+    groups = evaluations[1]["groups"]
+    known, unseen = groups.get("known", []), groups.get("unseen", [])
+    head = ["step", *known, "worst known OH", "clean SW", *(f"{t} OH" for t in unseen)]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for name, before, after in zip(names, evaluations[::2], evaluations[1::2], strict=True):
+        changes = [_diff(_psnr(after, t, "oh"), _psnr(before, t, "oh")) for t in known]
+        worst = min((c for c in changes if c is not None), default=None)
+        verdict = "" if worst is None else (" (within)" if worst >= -tolerance_db else " (over)")
+        cells = [name, *(_db(c, True) for c in changes), _db(worst, True) + verdict,
+                 _db(_diff(_psnr(after, "clean", "sw"), _psnr(before, "clean", "sw")), True),
+                 *(_db(_diff(_psnr(after, t, "oh"), _psnr(before, t, "oh")), True) for t in unseen)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reports", nargs="+", help="report folders (scores.json): two, or any number with --summary")
     parser.add_argument("--names", nargs="+", default=None, help="labels of the models, in order")
     parser.add_argument("--summary", action="store_true", help="one row per evaluation instead of a task table")
+    parser.add_argument("--steps", action="store_true",
+                        help="report folders in pairs (base, after), one row per pair: each known task's OH change")
     parser.add_argument("--section", required=True)
     parser.add_argument("--note", default="", help="Markdown put before the table")
     parser.add_argument("--doc", default=str(ROOT / "docs/BENCHMARKS.md"))
@@ -96,9 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     evaluations = [json.loads((Path(d) / "scores.json").read_text()) for d in args.reports]
     names = args.names or [Path(d).name for d in args.reports]
-    if len(names) != len(evaluations):
+    if args.steps:
+        if len(evaluations) % 2 or len(names) != len(evaluations) // 2:
+            parser.error(f"--steps takes report folders in pairs and one --names label per pair "
+                         f"({len(evaluations)} folders, {len(names)} names)")
+        table = steps(evaluations, names)
+    elif len(names) != len(evaluations):
         parser.error(f"{len(names)} --names for {len(evaluations)} report folders")
-    if args.summary:
+    elif args.summary:
         table = summary(evaluations, names)
     elif len(evaluations) == 2:
         table = render(evaluations[0], evaluations[1], (names[0], names[1]))

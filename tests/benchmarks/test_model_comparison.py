@@ -43,3 +43,25 @@ def test_summary_has_one_row_per_evaluation(load_script, tmp_path: Path, capsys)
     out = capsys.readouterr().out
     assert "| model | known OH / SW | clean SW | mild SW - input | snow OH | estimator |" in out
     assert "| v2 | 30.50 / 28.75 | 90.00 | N/A | 26.00 | 90.0% (2 classes) |" in out
+
+
+def test_steps_give_each_known_tasks_oh_change_and_a_verdict(load_script, tmp_path: Path, capsys) -> None:
+    script = load_script("model_comparison")
+    folders = []
+    for name, oh in (("base1", 30.0), ("after1", 29.9), ("base2", 30.0), ("after2", 29.5)):
+        scores = _scores(oh, 29.0, 0.8, True)
+        scores["scores"]["clean"] = {"sw": {"psnr": 80.0 if name.startswith("base") else 85.0}}
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "scores.json").write_text(json.dumps(scores))
+        folders.append(str(tmp_path / name))
+    assert script.main([*folders, "--steps", "--names", "w1", "w0", "--section", "S", "--no-write"]) == 0
+    out = capsys.readouterr().out
+    assert "| step | rain | worst known OH | clean SW | snow OH |" in out
+    assert "| w1 | -0.10 | -0.10 (within) | +5.00 | +0.00 |" in out
+    assert "| w0 | -0.50 | -0.50 (over) | +5.00 | +0.00 |" in out
+    try:
+        script.main([*folders[:3], "--steps", "--names", "x", "--section", "S", "--no-write"])
+    except SystemExit as refused:
+        assert refused.code == 2  # an odd number of folders is refused by the parser
+    else:
+        raise AssertionError("an odd number of folders was accepted")
