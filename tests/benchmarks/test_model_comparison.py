@@ -15,6 +15,15 @@ def _scores(oh: float, sw: float, accuracy: float, with_new_task: bool) -> dict:
     return {"scores": tasks, "groups": groups, "estimator": {"accuracy": accuracy, "classes": ["clean", "rain"]}}
 
 
+def _report(tmp_path: Path, name: str, scores: dict, clean_sw: float) -> str:
+    """A report folder holding ``scores`` with a clean row of ``clean_sw`` dB."""
+    scores["groups"]["clean"] = ["clean"]
+    scores["scores"]["clean"] = {"sw": {"psnr": clean_sw}}
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "scores.json").write_text(json.dumps(scores))
+    return str(tmp_path / name)
+
+
 def test_changes_per_task_and_a_task_only_the_second_model_has(load_script, tmp_path: Path, capsys) -> None:
     script = load_script("model_comparison")
     for name, scores in (("a", _scores(30.0, 29.0, 0.8, False)), ("b", _scores(30.5, 28.75, 0.9, True))):
@@ -32,13 +41,8 @@ def test_changes_per_task_and_a_task_only_the_second_model_has(load_script, tmp_
 
 def test_summary_has_one_row_per_evaluation(load_script, tmp_path: Path, capsys) -> None:
     script = load_script("model_comparison")
-    folders = []
-    for name, scores in (("a", _scores(30.0, 29.0, 0.8, True)), ("b", _scores(30.5, 28.75, 0.9, True))):
-        scores["groups"]["clean"] = ["clean"]
-        scores["scores"]["clean"] = {"sw": {"psnr": 90.0}}
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "scores.json").write_text(json.dumps(scores))
-        folders.append(str(tmp_path / name))
+    folders = [_report(tmp_path, name, scores, 90.0) for name, scores in
+               (("a", _scores(30.0, 29.0, 0.8, True)), ("b", _scores(30.5, 28.75, 0.9, True)))]
     assert script.main([*folders, "--summary", "--names", "v1", "v2", "--section", "S", "--no-write"]) == 0
     out = capsys.readouterr().out
     assert "| model | known OH / SW | clean SW | mild SW - input | snow OH | estimator |" in out
@@ -47,13 +51,8 @@ def test_summary_has_one_row_per_evaluation(load_script, tmp_path: Path, capsys)
 
 def test_steps_give_each_known_tasks_oh_change_and_a_verdict(load_script, tmp_path: Path, capsys) -> None:
     script = load_script("model_comparison")
-    folders = []
-    for name, oh in (("base1", 30.0), ("after1", 29.9), ("base2", 30.0), ("after2", 29.5)):
-        scores = _scores(oh, 29.0, 0.8, True)
-        scores["scores"]["clean"] = {"sw": {"psnr": 80.0 if name.startswith("base") else 85.0}}
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "scores.json").write_text(json.dumps(scores))
-        folders.append(str(tmp_path / name))
+    folders = [_report(tmp_path, name, _scores(oh, 29.0, 0.8, True), 80.0 if name.startswith("base") else 85.0)
+               for name, oh in (("base1", 30.0), ("after1", 29.9), ("base2", 30.0), ("after2", 29.5))]
     assert script.main([*folders, "--steps", "--names", "w1", "w0", "--section", "S", "--no-write"]) == 0
     out = capsys.readouterr().out
     assert "| step | rain | worst known OH | clean SW | snow OH |" in out
