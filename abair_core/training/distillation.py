@@ -6,7 +6,8 @@ reads a few blurred photos as clean (a new type synthesized from many varied pho
 ``clean``) costs the blur task decibels although no adapter changed. Distillation from the base
 estimator (Li & Hoiem, "Learning without Forgetting", 2016) adds, on every sample whose target is
 made of classes the base knows, the cross-entropy between the base's probabilities and the new
-estimator's, so the new estimator keeps the old routing and learns only what the new class adds.
+estimator's, so the new estimator stays close to the old routing while it learns the new class
+(measured in docs/ADDING_A_DEGRADATION.md, "Keeping the old routing": it reduces the drift, it does not remove it).
 """
 
 from __future__ import annotations

@@ -589,7 +589,7 @@ def render_extension_report(report: Mapping[str, Any]) -> str:
         if estimator_start.get("base_distillation"):
             lines.append(f"- It kept the answers of the base's estimator v{estimator_start.get('base_version')} on "
                          f"the classes that estimator knows (distillation weight "
-                         f"{estimator_start['base_distillation']:g}), so the old tasks' routing stays as it was.")
+                         f"{estimator_start['base_distillation']:g}), so the old tasks' routing moves less.")
     new_task = comparison["new_task"]
     before_note = {"add": ", unseen", "replace": "", "remove": ", with the adapter"}[report["action"]]
     after_note = ", unseen" if report["action"] == "remove" else ""
