@@ -129,14 +129,17 @@ def _action(replace: bool, remove: bool) -> str:
 @flow(name="add_degradation")
 def add_degradation(name: str, spec: str | None = None, base_model: str = "models:/abair@champion",
                     train_config: str | None = None, replace: bool = False, pipeline: str | None = None,
-                    suite: str = "configs/benchmark/demo.yaml", remove: bool = False) -> dict[str, Any]:
+                    suite: str = "configs/benchmark/demo.yaml", remove: bool = False,
+                    images: str | None = None) -> dict[str, Any]:
     """Add degradation ``name`` (with ``replace``: retrain its adapter; ``remove``: drop it) on ``base_model``.
 
     ``spec``: an added-degradation spec file (``configs/degradations/added/<id>.yaml``: the training
     range, optionally the evaluation task); without it the range comes from the base recipe's spec
     file. ``train_config``: a training recipe whose phase II/III schedules, adapter, estimator and
     synthesis counts replace the base's. ``remove`` trains no adapter: the estimator is retrained over
-    the remaining adapters (on their lineage data) and the new bundle leaves ``name`` out. Returns
+    the remaining adapters (on their lineage data) and the new bundle leaves ``name`` out. ``images``: the
+    photo folder the suite is scored on when it names none or another (`configs/benchmark/small.yaml` names
+    none: its 44 inputs per task judge the old tasks far better than the demo suite's 4). Returns
     ``bundle`` (name, version, model_uri, aliases, components), ``base`` (version, components),
     ``adapter`` (the new adapter's version and summary; None on removal), ``estimator``, ``lineage``,
     ``report`` (the JSON report) and ``report_dir``.
@@ -224,9 +227,9 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
         report_dir = local / "reports" / re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{name}-v{made['version']}")
         evaluation = (added.evaluation if added is not None and added.evaluation else training)
         chosen = prepare_suite_task(suite, name, evaluation, str(report_dir / "suite.yaml"))
-        after, after_scores = score_model(made["model_uri"], chosen["path"], pipe,
+        after, after_scores = score_model(made["model_uri"], chosen["path"], pipe, images,
                                           report_dir=str(report_dir / "after"), role="challenger: ")
-        before, before_scores = score_model(base["model_uri"], chosen["path"], pipe,
+        before, before_scores = score_model(base["model_uri"], chosen["path"], pipe, images,
                                             report_dir=str(report_dir / "before"), role="base: ")
         seconds = time.perf_counter() - began
         report = build_extension_report(

@@ -17,7 +17,8 @@ def cmd_add_degradation(args: argparse.Namespace) -> int:
 
     result = add_degradation(name=args.name, spec=args.spec, base_model=args.base_model,
                              train_config=args.train_config, replace=args.replace, remove=args.remove,
-                             pipeline=getattr(args, "pipeline", None), suite=args.suite)
+                             pipeline=getattr(args, "pipeline", None), suite=args.suite,
+                             images=args.images)
     summary = {"bundle": {k: result["bundle"][k] for k in ("name", "version", "model_uri", "aliases", "components")},
                "base": result["base"], "report_dir": result["report_dir"], "lineage": result["lineage"]["mode"]}
     print(json.dumps(summary, indent=2, default=str))
@@ -48,5 +49,8 @@ def add_add_degradation_parser(sub: Any) -> argparse.ArgumentParser:
     mode.add_argument("--remove", action="store_true",
                       help="drop adapter NAME: retrain only the estimator over the others; NAME's task becomes unseen")
     p.add_argument("--suite", default="configs/benchmark/demo.yaml", help="benchmark suite for before/after")
+    p.add_argument("--images", default=None,
+                   help="photo folder or URI to score the suite on (needed by suites that name none, such as "
+                        "configs/benchmark/small.yaml with the 74-photo pool)")
     p.set_defaults(func=cmd_add_degradation)
     return p

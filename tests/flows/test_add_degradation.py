@@ -209,7 +209,11 @@ def test_remove_drops_one_adapter_and_retrains_only_the_estimator(base) -> None:
     blur_versions = [v.version for v in client.search_model_versions("name = 'abair-adapter-blur'")]
     with pytest.raises(ValueError, match="has no such adapter"):
         add_degradation("rain", remove=True, pipeline=base["pipeline"], suite=base["suite"])
-    result = add_degradation("blur", remove=True, pipeline=base["pipeline"], suite=base["suite"])
+    # a suite that names no photos is scored on --images (as configs/benchmark/small.yaml with the photo pool)
+    bare = Path(base["suite"]).with_name("suite-no-images.yaml")
+    bare.write_text(yaml.safe_dump({**SUITE, "images": None}))
+    result = add_degradation("blur", remove=True, pipeline=base["pipeline"], suite=str(bare),
+                             images="samples://holdout")
     tags = client.get_model_version("abair", result["bundle"]["version"]).tags
     assert {k for k in tags if k.startswith("component.adapter.")} == {"component.adapter.noise"}
     assert tags["component.adapter.noise"] == before["adapter.noise"] and tags["abair.action"] == "remove"
@@ -222,6 +226,7 @@ def test_remove_drops_one_adapter_and_retrains_only_the_estimator(base) -> None:
     assert report["comparison"]["new_task"]["id"] == "blur"
     assert report["comparison"]["new_task"]["methods"]["oracle"]["after"] is None  # no blur adapter any more
     assert "# Removed adapter `blur`" in Path(result["report_files"]["markdown"]).read_text()
+    assert report["comparison"]["new_task"]["methods"]["oh"]["before"] is not None  # scored on the given photos
 
 
 @pytest.mark.slow
