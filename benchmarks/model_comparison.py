@@ -47,6 +47,11 @@ def _diff(after: float | None, before: float | None) -> float | None:
     return None if after is None or before is None else after - before
 
 
+def _change(before: dict[str, Any], after: dict[str, Any], task: str, method: str = "oh") -> float | None:
+    """``task``'s PSNR after minus before under ``method`` (None where either has no score)."""
+    return _diff(_psnr(after, task, method), _psnr(before, task, method))
+
+
 def render(before: dict[str, Any], after: dict[str, Any], names: tuple[str, str]) -> str:
     """The Markdown table and its summary lines."""
     b, a = names
@@ -97,12 +102,12 @@ def steps(evaluations: list[dict[str, Any]], names: list[str], tolerance_db: flo
     head = ["step", *known, "worst known OH", "clean SW", *(f"{t} OH" for t in unseen)]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for name, before, after in zip(names, evaluations[::2], evaluations[1::2], strict=True):
-        changes = [_diff(_psnr(after, t, "oh"), _psnr(before, t, "oh")) for t in known]
+        changes = [_change(before, after, t) for t in known]
         worst = min((c for c in changes if c is not None), default=None)
         verdict = "" if worst is None else (" (within)" if worst >= -tolerance_db else " (over)")
         cells = [name, *(_db(c, True) for c in changes), _db(worst, True) + verdict,
-                 _db(_diff(_psnr(after, "clean", "sw"), _psnr(before, "clean", "sw")), True),
-                 *(_db(_diff(_psnr(after, t, "oh"), _psnr(before, t, "oh")), True) for t in unseen)]
+                 _db(_change(before, after, "clean", "sw"), True),
+                 *(_db(_change(before, after, t), True) for t in unseen)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -143,16 +143,14 @@ def apply_plausibility(probs: torch.Tensor, mask: torch.Tensor, gated_mass: str 
     not the top, the gated classes are dropped and the rest (clean included) renormalised, so the estimator's
     top answer stands.
     """
+    if gated_mass not in ("clean", "clean_if_top"):
+        raise ValueError(f"gated_mass must be 'clean' or 'clean_if_top', got {gated_mass!r}")
     if not bool(mask.any()):
         return probs
-    gated = probs.masked_fill(~mask, 0.0).sum(dim=1)
-    out = probs.masked_fill(mask, 0.0)
-    if gated_mass == "clean_if_top":
-        top_gated = mask.gather(1, probs.argmax(dim=1, keepdim=True)).squeeze(1)
-        renormalised = out / out.sum(dim=1, keepdim=True).clamp_min(1e-12)
-        out[:, 0] = out[:, 0] + gated
-        return torch.where(top_gated[:, None], out, renormalised)
-    if gated_mass != "clean":
-        raise ValueError(f"gated_mass must be 'clean' or 'clean_if_top', got {gated_mass!r}")
-    out[:, 0] = out[:, 0] + gated
-    return out
+    kept = probs.masked_fill(mask, 0.0)
+    to_clean = kept.clone()
+    to_clean[:, 0] = to_clean[:, 0] + probs.masked_fill(~mask, 0.0).sum(dim=1)
+    if gated_mass == "clean":
+        return to_clean
+    top_gated = mask.gather(1, probs.argmax(dim=1, keepdim=True)).squeeze(1)
+    return torch.where(top_gated[:, None], to_clean, kept / kept.sum(dim=1, keepdim=True).clamp_min(1e-12))

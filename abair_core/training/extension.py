@@ -374,9 +374,9 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
             start["classes"] = start_estimator_from(estimator, base_state, metadata["class_names"])
             start["from"] = "base"
     weight = resolved_base_distillation(config, base_estimator_path)
-    teacher = load_estimator(base_estimator_path) if weight > 0 and base_estimator_path is not None else None
+    teacher = load_estimator(base_estimator_path) if weight > 0 else None
     estimator, result = run_estimator(config, adapters, patches, callback, resume_path, init,
-                                      teacher=teacher, distill_weight=weight if teacher is not None else 0.0)
+                                      teacher=teacher, distill_weight=weight)
     hashes = [read_dataset_manifest(uri, storage_options)[1] for uri in dict.fromkeys(manifest_uris)]
     adapter_fps = {name: component_fingerprint(adapter_paths[name]) for name in adapters}
     extra = {"train_name": config.name, "dataset_manifests": list(dict.fromkeys(manifest_uris)),
@@ -386,14 +386,14 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
             "seconds": result.seconds, "resumed_from": result.resumed_from, "device": result.device,
             "patches": len(patches), "dataset_hashes": hashes, "warm_start": start,
             "balance_classes": config.phase3.balance_classes,
-            "base_distillation": weight if teacher is not None else 0.0}
+            "base_distillation": weight}
 
 
 def resolved_base_distillation(config: TrainConfig, base_estimator_path: str | None) -> float:
-    """``phase3.base_distillation``, its null resolved: 1.0 with a base estimator to keep, else 0."""
-    if config.phase3.base_distillation is not None:
-        return float(config.phase3.base_distillation)
-    return 1.0 if base_estimator_path is not None else 0.0
+    """``phase3.base_distillation``, its null resolved to 1.0; 0 without a base estimator (nothing to keep)."""
+    if base_estimator_path is None:
+        return 0.0
+    return 1.0 if config.phase3.base_distillation is None else float(config.phase3.base_distillation)
 
 
 NORMALISATION_BUFFERS = frozenset({"running_mean", "running_var", "num_batches_tracked"})
