@@ -105,7 +105,8 @@ def save_estimator(uri: str, estimator: DegradationEstimator, adapter_fps: Mappi
                    extra: Mapping[str, Any] | None = None) -> str:
     """Write the estimator with its class names and the fingerprints of the adapters it steers."""
     metadata = {"kind": "estimator", "estimator_config": estimator.config.model_dump(),
-                "class_names": list(estimator.class_names), "adapter_fingerprints": dict(adapter_fps),
+                "class_names": list(estimator.class_names), "head_classes": list(estimator.head_classes),
+                "adapter_fingerprints": dict(adapter_fps),
                 **(extra or {})}
     state = {k: v.detach().cpu().contiguous() for k, v in estimator.state_dict().items()}
     return save_checkpoint(uri, state, metadata)
@@ -129,7 +130,8 @@ def load_estimator(uri: str, adapter_fps: Mapping[str, str] | None = None) -> De
     for key, legacy in LEGACY_ESTIMATOR_DEFAULTS.items():  # files written before the field existed
         stored.setdefault(key, legacy)
     stored["plausibility"] = {**LEGACY_PLAUSIBILITY_DEFAULTS, **stored["plausibility"]}
-    estimator = DegradationEstimator(EstimatorConfig.model_validate(stored), metadata["class_names"])
+    estimator = DegradationEstimator(EstimatorConfig.model_validate(stored), metadata["class_names"],
+                                     metadata.get("head_classes", ()))  # files before heads existed have none
     estimator.load_state_dict(tensors)
     return estimator.eval()  # BatchNorm of the statistics: running stats at inference
 

@@ -237,11 +237,13 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
             base={"version": base["version"], "components": base["components"]},
             new={"version": made["version"], "components": made["components"], "aliases": made["aliases"]},
             comparison=compare_scores(before_scores, after_scores, chosen["task_id"]),
-            budget=parameter_budget(made["bundle_dir"], list(new_versions)), seconds=seconds,
+            budget=parameter_budget(made["bundle_dir"], list(new_versions), estimator.get("trainable_parameters")),
+            seconds=seconds,
             train_all_seconds=base["train_all_seconds"], lineage=lineage, suite=after["suite"],
             partners=list(partners), warm_start=trained["warm_start"] if trained else None,
             estimator_start={**estimator["warm_start"], "base_distillation": estimator["base_distillation"],
-                             "base_version": base_estimator["version"]}, photos=new_only.data.source if new_only else None)
+                             "base_version": base_estimator["version"],
+                             "trained_classes": estimator.get("trained_classes")}, photos=new_only.data.source if new_only else None)
         report["champion"] = get_alias_version(BUNDLE_MODEL_NAME, "champion")
         report["evaluation"] = {"suite_path": chosen["path"], "task_added_to_suite": chosen["added"],
                                 "before_run_id": before["run_id"], "after_run_id": after["run_id"]}

@@ -146,7 +146,9 @@ def train_extended_estimator(config: TrainConfig, manifests: list[str], dataset_
     ``base_estimator`` (``{"version", "path"}``): where ``phase3.warm_start: base`` starts; recorded as the
     run's and the version's tag ``abair.warm_start_from`` (``estimator@v<version>``, or ``scratch``) and
     returned as ``warm_start`` (``from``, ``version``, ``classes``). It is also the estimator whose answers
-    ``phase3.base_distillation`` keeps (tag ``abair.base_distillation``: the weight used).
+    ``phase3.base_distillation`` keeps (tag ``abair.base_distillation``: the weight used) and, with
+    ``phase3.trainable: new_classes``, the estimator whose weights all stay but the new classes' output rows
+    (tag ``abair.estimator_trainable``).
     """
     path = str(Path(work_dir) / "estimator.safetensors")
     pins = {f"adapter.{n}.version": a["version"] for n, a in adapters.items()}
@@ -160,11 +162,11 @@ def train_extended_estimator(config: TrainConfig, manifests: list[str], dataset_
         version = base_estimator["version"] if base_estimator and summary["warm_start"]["from"] else None
         summary["warm_start"]["version"] = version
         start = f"estimator@v{version}" if version else "scratch"
-        kept = str(summary["base_distillation"])
-        run.client.set_tag(run.run_id, "abair.warm_start_from", start)
-        run.client.set_tag(run.run_id, "abair.base_distillation", kept)
-        ref = register_component("estimator", path, run_id=run.run_id,
-                                 tags={**run.tags, "abair.warm_start_from": start, "abair.base_distillation": kept})
+        tags = {"abair.warm_start_from": start, "abair.base_distillation": str(summary["base_distillation"]),
+                "abair.estimator_trainable": summary["trainable"]}
+        for key, value in tags.items():
+            run.client.set_tag(run.run_id, key, value)
+        ref = register_component("estimator", path, run_id=run.run_id, tags={**run.tags, **tags})
     return {**summary, "version": ref.version, "model_uri": ref.uri, "run_id": run.run_id, "path": path}
 
 

@@ -82,19 +82,36 @@ def native_crops(
     return torch.stack([x[:, :, y : y + crop, x0 : x0 + crop] for y, x0 in positions], dim=1)
 
 
+def _scorer(features: int, hidden: int, outputs: int) -> nn.Module:
+    """features -> hidden (GELU) -> outputs, or one linear layer without a hidden layer."""
+    if not hidden:
+        return nn.Linear(features, outputs)
+    return nn.Sequential(nn.Linear(features, hidden), nn.GELU(), nn.Linear(hidden, outputs))
+
+
 class DegradationEstimator(nn.Module):
     """Strided 3x3 conv stages with mean+std pooling of every stage, plus (optionally) the classical
-    statistics of :mod:`abair_core.models.image_statistics`, into a small classifier -> logits (N, K)."""
+    statistics of :mod:`abair_core.models.image_statistics`, into a small classifier -> logits (N, K).
 
-    def __init__(self, config: EstimatorConfig, class_names: Sequence[str]) -> None:
+    ``head_classes``: classes scored by a head of their own on the same pooled features instead of by the
+    classifier. ``abair add-degradation`` with ``phase3.trainable: new_classes`` adds one head per new type and
+    trains only it, so the classifier, and with it every old class's score, stays the base's exactly.
+    """
+
+    def __init__(self, config: EstimatorConfig, class_names: Sequence[str],
+                 head_classes: Sequence[str] = ()) -> None:
         super().__init__()
         names = list(class_names)
         if len(names) < 2 or names[0] != "clean":
             raise ValueError(f"class_names must start with 'clean' and have >= 2 entries, got {names}")
         if len(set(names)) != len(names):
             raise ValueError(f"class_names has duplicates: {names}")
+        heads = list(head_classes)
+        if len(set(heads)) != len(heads) or "clean" in heads or not set(heads) <= set(names):
+            raise ValueError(f"head_classes must be distinct classes of {names} other than 'clean', got {heads}")
         self.config = config
         self.class_names = names
+        self.head_classes = heads
         self.stem = nn.Sequential(nn.Conv2d(3, config.width, 3, padding=1), nn.GELU())
         channels = config.width
         stages: list[nn.Module] = []
@@ -116,9 +133,11 @@ class DegradationEstimator(nn.Module):
         # The statistics are standardised by a BatchNorm (their natural scales differ by orders of magnitude).
         self.statistics_norm = nn.BatchNorm1d(NUM_STATISTICS) if config.statistics else None
         features = pooled + (NUM_STATISTICS if config.statistics else 0)
-        self.classifier = (nn.Sequential(nn.Linear(features, config.hidden), nn.GELU(),
-                                         nn.Linear(config.hidden, len(names)))
-                           if config.hidden else nn.Linear(features, len(names)))
+        classified = [n for n in names if n not in heads]
+        self.classifier = _scorer(features, config.hidden, len(classified))
+        self.heads = nn.ModuleDict({name: _scorer(features, config.hidden, 1) for name in heads})
+        scored = classified + heads  # the order of the concatenated scores; class_names' order is restored
+        self.register_buffer("class_order", torch.tensor([scored.index(n) for n in names]), persistent=False)
         # Variance-preserving init: without normalisation layers PyTorch's default conv init shrinks the
         # signal at every layer, and the deep features (and their gradients) all but vanish.
         for module in self.modules():
@@ -128,11 +147,16 @@ class DegradationEstimator(nn.Module):
 
     @property
     def output_layer(self) -> nn.Linear:
-        """The last linear layer (its bias alone sets the logits when its weight is zero)."""
+        """The classifier's last linear layer (its bias alone sets those logits when its weight is zero)."""
         return self.classifier[-1] if isinstance(self.classifier, nn.Sequential) else self.classifier
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (N, K) for images or crops x (N, 3, H, W) in [0, 1], at their native resolution."""
+    @property
+    def classifier_classes(self) -> list[str]:
+        """The classes the classifier scores (every class without a head of its own), in its row order."""
+        return [n for n in self.class_names if n not in self.head_classes]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features (N, F) the classifier and the heads read."""
         f = self.stem(x - 0.5)
         stats = list(torch.std_mean(f, dim=(2, 3), unbiased=False))
         for stage in self.stages:
@@ -140,7 +164,15 @@ class DegradationEstimator(nn.Module):
             stats.extend(torch.std_mean(f, dim=(2, 3), unbiased=False))
         if self.statistics_norm is not None:
             stats.append(self.statistics_norm(degradation_statistics(x)))
-        return self.classifier(torch.cat(stats, dim=1))
+        return torch.cat(stats, dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N, K) for images or crops x (N, 3, H, W) in [0, 1], at their native resolution."""
+        f = self.features(x)
+        logits = self.classifier(f)
+        if not self.heads:
+            return logits
+        return torch.cat([logits, *(head(f) for head in self.heads.values())], dim=1)[:, self.class_order]
 
     def _crops(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """The ``num_crops`` native crops of each image, flattened to (N * num_crops, 3, crop, crop)."""

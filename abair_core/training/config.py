@@ -96,6 +96,20 @@ class EstimatorSchedule(OptimizerSchedule):
         "'base' (the base bundle's estimator: every weight, and the output rows of the classes it knows, copied; "
         "a new class's row fresh); train_all has no base and starts from scratch"
     )
+    trainable: Literal["all", "new_classes"] | None = Field(
+        None, description="what a retrained estimator trains (add-degradation): 'all' its weights, or "
+        "'new_classes' only a new head per class its base lacks (on the shared features), every other weight "
+        "kept, so the old classes' logits stay the base's exactly (needs warm_start 'base'; a replace or remove "
+        "then trains nothing); null: 'new_classes' when starting from the base, else 'all'; train_all trains "
+        "everything"
+    )
+
+    @model_validator(mode="after")
+    def _check_trainable(self) -> EstimatorSchedule:
+        if self.trainable == "new_classes" and self.warm_start != "base":
+            raise ValueError(f"trainable 'new_classes' keeps the base estimator's weights, so warm_start must be "
+                             f"'base', got {self.warm_start!r}")
+        return self
 
 
 class DataConfig(StrictConfig):

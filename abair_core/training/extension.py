@@ -80,6 +80,7 @@ __all__ = [
     "removed_task_spec",
     "render_extension_report",
     "resolved_base_distillation",
+    "resolved_estimator_trainable",
     "spec_digest",
     "suite_with_task",
     "train_extended_estimator_file",
@@ -367,16 +368,27 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
         config = config.model_copy(update={"phase3": config.phase3.model_copy(update={"balance_classes": True})})
     start: dict[str, Any] = {"from": None, "classes": []}
     init = None
+    heads: list[str] = []
+    train_heads: list[str] | None = None
+    class_names = class_names_for(adapters)
     if config.phase3.warm_start == "base" and base_estimator_path is not None:
         base_state, metadata = load_checkpoint(base_estimator_path, expect={"kind": "estimator"})
+        base_heads = list(metadata.get("head_classes", []))
+        heads = [h for h in base_heads if h in class_names]  # a base's heads stay heads
+        if resolved_estimator_trainable(config, base_estimator_path) == "new_classes":
+            train_heads = [c for c in class_names if c not in metadata["class_names"]]
+            heads += train_heads
 
         def init(estimator: DegradationEstimator) -> None:
-            start["classes"] = start_estimator_from(estimator, base_state, metadata["class_names"])
+            start["classes"] = start_estimator_from(estimator, base_state, metadata["class_names"], base_heads)
             start["from"] = "base"
+    elif config.phase3.trainable == "new_classes":
+        raise ValueError("phase3.trainable 'new_classes' needs the base bundle's estimator to keep, and none was given")
     weight = resolved_base_distillation(config, base_estimator_path)
     teacher = load_estimator(base_estimator_path) if weight > 0 else None
     estimator, result = run_estimator(config, adapters, patches, callback, resume_path, init,
-                                      teacher=teacher, distill_weight=weight)
+                                      teacher=teacher, distill_weight=weight, head_classes=heads,
+                                      train_heads=train_heads)
     hashes = [read_dataset_manifest(uri, storage_options)[1] for uri in dict.fromkeys(manifest_uris)]
     adapter_fps = {name: component_fingerprint(adapter_paths[name]) for name in adapters}
     extra = {"train_name": config.name, "dataset_manifests": list(dict.fromkeys(manifest_uris)),
@@ -386,7 +398,17 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
             "seconds": result.seconds, "resumed_from": result.resumed_from, "device": result.device,
             "patches": len(patches), "dataset_hashes": hashes, "warm_start": start,
             "balance_classes": config.phase3.balance_classes,
-            "base_distillation": weight}
+            "base_distillation": weight, "trainable": resolved_estimator_trainable(config, base_estimator_path),
+            "trained_classes": train_heads,
+            "trainable_parameters": None if train_heads is None else
+            sum(p.numel() for name in train_heads for p in estimator.heads[name].parameters())}
+
+
+def resolved_estimator_trainable(config: TrainConfig, base_estimator_path: str | None) -> str:
+    """``phase3.trainable``, its null resolved: 'new_classes' when the estimator starts from a base, else 'all'."""
+    if config.phase3.trainable is not None:
+        return config.phase3.trainable
+    return "new_classes" if config.phase3.warm_start == "base" and base_estimator_path is not None else "all"
 
 
 def resolved_base_distillation(config: TrainConfig, base_estimator_path: str | None) -> float:
@@ -412,18 +434,25 @@ def count_parameters(path: str | Path) -> int:
     return total
 
 
-def parameter_budget(bundle_dir: str | Path, trained_adapters: Sequence[str]) -> dict[str, Any]:
-    """Trainable parameters of this retraining (the trained adapters + the estimator) vs the whole model."""
+def parameter_budget(bundle_dir: str | Path, trained_adapters: Sequence[str],
+                     estimator_trained: int | None = None) -> dict[str, Any]:
+    """Trainable parameters of this retraining (the trained adapters + the estimator) vs the whole model.
+
+    ``estimator_trained``: the estimator scalars that trained when not all of them did (``phase3.trainable:
+    new_classes``).
+    """
     directory = Path(bundle_dir)
     manifest = json.loads((directory / "bundle.json").read_text())
     backbone = count_parameters(directory / "backbone.safetensors")
     adapters = {n: count_parameters(directory / f"adapter-{n}.safetensors") for n in manifest["adapters"]}
     estimator = count_parameters(directory / "estimator.safetensors")
     total = backbone + sum(adapters.values()) + estimator
-    trained = sum(adapters[n] for n in trained_adapters) + estimator
+    trained = sum(adapters[n] for n in trained_adapters) + (estimator if estimator_trained is None
+                                                            else min(estimator_trained, estimator))
     return {"backbone": backbone, "adapters": adapters, "estimator": estimator, "whole_model": total,
             "trainable": trained, "trainable_share": trained / total if total else 0.0,
-            "trained_components": [*(f"adapter.{n}" for n in trained_adapters), "estimator"]}
+            "trained_components": [*(f"adapter.{n}" for n in trained_adapters),
+                                   "estimator" if estimator_trained is None else "the estimator's new heads"]}
 
 
 def _task_type(task: BenchmarkTask) -> str | None:
@@ -586,7 +615,12 @@ def render_extension_report(report: Mapping[str, Any]) -> str:
         lines.append(f"- The estimator started from the base's estimator v{estimator_start['version']} (classes "
                      f"{', '.join(estimator_start['classes'])} carried over)." if estimator_start.get("from")
                      else "- The estimator was retrained from scratch.")
-        if estimator_start.get("base_distillation"):
+        trained = estimator_start.get("trained_classes")
+        if trained is not None:
+            lines.append("- Only the estimator's head for " + (", ".join(f"`{c}`" for c in trained) or "no new class")
+                         + " trained; every other weight is the base's, so the old classes' scores are the base's "
+                         "exactly and an old task can only lose inputs to the new class.")
+        elif estimator_start.get("base_distillation"):
             lines.append(f"- It kept the answers of the base's estimator v{estimator_start.get('base_version')} on "
                          f"the classes that estimator knows (distillation weight "
                          f"{estimator_start['base_distillation']:g}), so the old tasks' routing moves less.")

@@ -25,6 +25,7 @@ def train_estimator(
     clean_originals: bool = True,
     teacher: nn.Module | None = None,
     distill_weight: float = 0.0,
+    train_heads: Sequence[str] | None = None,
 ) -> TrainResult:
     """Soft-target cross-entropy on native-resolution crops of single, mixed and clean patches.
 
@@ -32,10 +33,21 @@ def train_estimator(
     With a ``teacher`` (the base estimator, frozen; it must carry ``class_names``) and ``distill_weight`` > 0
     the loss adds ``distill_weight`` times the cross-entropy against the teacher's probabilities on the
     samples whose classes it knows (:mod:`abair_core.training.distillation`).
+    ``train_heads`` (``phase3.trainable: new_classes``): only those classes' heads train; every other weight, and
+    the BatchNorm statistics, stay as they are, so the other classes' logits do not move. An empty list trains
+    nothing (0 steps).
     """
     device = select_device(schedule.device)
     estimator.to(device)
-    for p in estimator.parameters():
+    trained: nn.Module = estimator
+    if train_heads is not None:
+        estimator.eval()  # the frozen BatchNorm of the statistics keeps its running stats and uses them
+        for p in estimator.parameters():
+            p.requires_grad_(False)
+        if not train_heads:
+            return TrainResult(steps=0, device=device.type)
+        trained = nn.ModuleDict({name: estimator.heads[name] for name in train_heads})
+    for p in trained.parameters():
         p.requires_grad_(True)
     distilling = teacher is not None and distill_weight > 0
     if distilling:
@@ -62,5 +74,6 @@ def train_estimator(
                                  schedule.seed, schedule.mixed_fraction, schedule.clean_fraction, start,
                                  clean_originals, schedule.greyscale_fraction, bool(schedule.balance_classes))
 
-    return run_training("phase3", list(estimator.parameters()), {"estimator": estimator}, loss_fn,
+    name = "estimator" if trained is estimator else "heads"
+    return run_training("phase3", list(trained.parameters()), {name: trained}, loss_fn,
                         make_batches, schedule, device, callback, resume_path)

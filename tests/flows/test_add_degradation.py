@@ -159,11 +159,25 @@ def test_warm_starts_begin_from_the_pinned_old_components_and_say_so(base, tmp_p
     # the estimator started from the base's: its classes carried over, the version recorded
     assert result["report"]["estimator_start"] == {"from": "base", "version": before["estimator"],
                                                    "classes": ["clean", "noise", "blur"],
-                                                   "base_distillation": 1.0, "base_version": before["estimator"]}
+                                                   "base_distillation": 1.0, "base_version": before["estimator"],
+                                                   "trained_classes": ["jpeg"]}
     estimator = MlflowClient().get_model_version("abair-estimator", result["estimator"]["version"])
     assert estimator.tags["abair.warm_start_from"] == f"estimator@v{before['estimator']}"
+    assert estimator.tags["abair.estimator_trainable"] == "new_classes"  # null: a new head, the rest kept
     assert f"- The estimator started from the base's estimator v{before['estimator']}" in markdown
-    assert f"- It kept the answers of the base's estimator v{before['estimator']} on the classes" in markdown
+    assert "- Only the estimator's head for `jpeg` trained; every other weight is the base's" in markdown
+    # the old classes' scores are the base's: same logits on any image
+    from abair_core.components import load_estimator
+    from tasks.add_degradation import base_bundle_info
+
+    base_dir = base_bundle_info(f"models:/abair/{result['base']['version']}", str(tmp_path / "base"))["bundle_dir"]
+    base_estimator = load_estimator(str(Path(base_dir) / "estimator.safetensors"))
+    grown = load_estimator(result["estimator"]["path"])
+    import torch
+
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(grown(x)[:, :3], base_estimator(x), atol=1e-5)
     # the old adapters it was scored against are untouched: same versions pinned in the new bundle
     tags = MlflowClient().get_model_version("abair", result["bundle"]["version"]).tags
     assert tags["component.adapter.noise"] == before["adapter.noise"]
