@@ -273,6 +273,14 @@ def _only_the_new_head_trains(tmp_path: Path, extended: TrainConfig, manifests: 
     x = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(loaded(x)[:, :3], base(x), atol=1e-5)
+    # a removal trains nothing: the base's weights without the removed class's row
+    shrunk = heads_only.model_copy(update={"degradations": ["noise", "jpeg"]})
+    kept = train_extended_estimator_file(shrunk, manifests, {n: paths[n] for n in ("noise", "jpeg")},
+                                         str(tmp_path / "shrunk.safetensors"),
+                                         base_estimator_path=str(tmp_path / "grown.safetensors"))
+    assert kept["steps"] == 0 and kept["trained_classes"] == [] and kept["trainable_parameters"] == 0
+    with torch.no_grad():
+        assert torch.allclose(load_estimator(str(tmp_path / "shrunk.safetensors"))(x), loaded(x)[:, [0, 1, 3]])
     no_base = heads_only.model_copy(update={"phase3": heads_only.phase3.model_copy(update={"warm_start": "scratch"})})
     with pytest.raises(ValueError, match="needs the base bundle's estimator"):
         train_extended_estimator_file(no_base, manifests, paths, str(tmp_path / "none.safetensors"))
