@@ -5,10 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from skimage import data
 
-from abair_core.data.synthesis import PatchCounts, SynthesisConfig, synthesize_patches
-from abair_core.degradations.specs import load_degradation_specs
 from abair_core.models.estimator import DegradationEstimator, EstimatorConfig
 from abair_core.training.config import EstimatorSchedule
 from abair_core.training.distillation import distillation_loss, known_to_teacher, teacher_probabilities
@@ -48,15 +45,6 @@ def test_the_loss_is_the_cross_entropy_on_known_samples_and_zero_without_any() -
     none = distillation_loss(student, soft, torch.zeros(3, dtype=torch.bool))
     none.backward()  # a batch with no known sample still backpropagates (zero gradient)
     assert none.item() == 0.0 and torch.equal(student.grad, torch.zeros_like(student))
-
-
-@pytest.fixture(scope="module")
-def patches():
-    specs = load_degradation_specs("configs/degradations/train.yaml")
-    config = SynthesisConfig(patch_size=48, counts=PatchCounts(composite=0, single=8, sequence=0, clean=4))
-    photo = data.astronaut()[:256, :256].astype(np.float32) / 255
-    chosen = {n: specs[n] for n in ("noise", "blur", "jpeg")}
-    return synthesize_patches(photo, "astronaut.png", chosen, STUDENT, config)
 
 
 def _disagreement(student: DegradationEstimator, teacher: DegradationEstimator, x: torch.Tensor) -> float:

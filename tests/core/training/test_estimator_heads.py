@@ -6,11 +6,8 @@ import numpy as np
 import pytest
 import torch
 from pydantic import ValidationError
-from skimage import data
 
 from abair_core.components import load_estimator, save_estimator
-from abair_core.data.synthesis import PatchCounts, SynthesisConfig, synthesize_patches
-from abair_core.degradations.specs import load_degradation_specs
 from abair_core.models.estimator import DegradationEstimator, EstimatorConfig
 from abair_core.training.config import EstimatorSchedule
 from abair_core.training.phase3 import train_estimator
@@ -18,15 +15,6 @@ from abair_core.training.warm_start import start_estimator_from
 
 BASE = ["clean", "noise", "blur"]
 EXTENDED = ["clean", "noise", "blur", "jpeg"]
-
-
-@pytest.fixture(scope="module")
-def patches():
-    specs = load_degradation_specs("configs/degradations/train.yaml")
-    config = SynthesisConfig(patch_size=48, counts=PatchCounts(composite=0, single=8, sequence=0, clean=4))
-    photo = data.astronaut()[:256, :256].astype(np.float32) / 255
-    chosen = {n: specs[n] for n in ("noise", "blur", "jpeg")}
-    return synthesize_patches(photo, "astronaut.png", chosen, EXTENDED, config)
 
 
 def _schedule(**update) -> EstimatorSchedule:
