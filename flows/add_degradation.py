@@ -136,8 +136,9 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
     ``spec``: an added-degradation spec file (``configs/degradations/added/<id>.yaml``: the training
     range, optionally the evaluation task); without it the range comes from the base recipe's spec
     file. ``train_config``: a training recipe whose phase II/III schedules, adapter, estimator and
-    synthesis counts replace the base's. ``remove`` trains no adapter: the estimator is retrained over
-    the remaining adapters (on their lineage data) and the new bundle leaves ``name`` out. ``images``: the
+    synthesis counts replace the base's. ``remove`` trains no adapter: the estimator keeps the base's weights without
+    ``name``'s class (with ``phase3.trainable: all``: retrained over the remaining adapters on their lineage data)
+    and the new bundle leaves ``name`` out. ``images``: the
     photo folder the suite is scored on when it names none or another (`configs/benchmark/small.yaml` names
     none: its 44 inputs per task judge the old tasks far better than the demo suite's 4). Returns
     ``bundle`` (name, version, model_uri, aliases, components), ``base`` (version, components),

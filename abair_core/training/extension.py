@@ -371,18 +371,19 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
     heads: list[str] = []
     train_heads: list[str] | None = None
     class_names = class_names_for(adapters)
+    trainable = resolved_estimator_trainable(config, base_estimator_path)
     if config.phase3.warm_start == "base" and base_estimator_path is not None:
         base_state, metadata = load_checkpoint(base_estimator_path, expect={"kind": "estimator"})
         base_heads = list(metadata.get("head_classes", []))
         heads = [h for h in base_heads if h in class_names]  # a base's heads stay heads
-        if resolved_estimator_trainable(config, base_estimator_path) == "new_classes":
+        if trainable == "new_classes":
             train_heads = [c for c in class_names if c not in metadata["class_names"]]
             heads += train_heads
 
         def init(estimator: DegradationEstimator) -> None:
             start["classes"] = start_estimator_from(estimator, base_state, metadata["class_names"], base_heads)
             start["from"] = "base"
-    elif config.phase3.trainable == "new_classes":
+    elif trainable == "new_classes":
         raise ValueError("phase3.trainable 'new_classes' needs the base bundle's estimator to keep, and none was given")
     weight = resolved_base_distillation(config, base_estimator_path)
     teacher = load_estimator(base_estimator_path) if weight > 0 else None
@@ -398,7 +399,7 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
             "seconds": result.seconds, "resumed_from": result.resumed_from, "device": result.device,
             "patches": len(patches), "dataset_hashes": hashes, "warm_start": start,
             "balance_classes": config.phase3.balance_classes,
-            "base_distillation": weight, "trainable": resolved_estimator_trainable(config, base_estimator_path),
+            "base_distillation": weight, "trainable": trainable,
             "trained_classes": train_heads,
             "trainable_parameters": None if train_heads is None else
             sum(p.numel() for name in train_heads for p in estimator.heads[name].parameters())}
