@@ -102,3 +102,32 @@ def test_no_new_class_trains_nothing(patches) -> None:
 def test_new_classes_needs_the_base_estimator() -> None:
     with pytest.raises(ValidationError, match="warm_start must be 'base'"):
         _schedule(warm_start="scratch")
+
+
+class _CountingTeacher(DegradationEstimator):
+    """The base estimator, counting its forward passes."""
+
+    calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        type(self).calls += 1
+        return super().forward(x)
+
+
+def test_the_frozen_estimator_stands_in_for_the_teacher_it_started_from(patches) -> None:
+    base = _base()
+    teacher = _CountingTeacher(base.config, BASE)
+    teacher.load_state_dict(base.state_dict())
+    schedule = _schedule(steps=5, log_every=5)
+    runs = {}
+    for started_from_base in (True, False):
+        torch.manual_seed(3)
+        estimator = DegradationEstimator(base.config, EXTENDED, ["jpeg"])
+        if started_from_base:
+            start_estimator_from(estimator, base.state_dict(), BASE)
+        _CountingTeacher.calls = 0
+        result = train_estimator(estimator, EXTENDED, patches, schedule, teacher=teacher.eval(), distill_weight=1.0,
+                                 train_heads=["jpeg"])
+        runs[started_from_base] = (_CountingTeacher.calls, result.metrics["distillation"])
+    assert runs[True][0] == 1  # checked on the first batch, then the estimator's own old logits serve
+    assert runs[False][0] == 5  # a student that is not the teacher: the teacher runs every step
