@@ -106,6 +106,7 @@ def save_estimator(uri: str, estimator: DegradationEstimator, adapter_fps: Mappi
     """Write the estimator with its class names and the fingerprints of the adapters it steers."""
     metadata = {"kind": "estimator", "estimator_config": estimator.config.model_dump(),
                 "class_names": list(estimator.class_names), "head_classes": list(estimator.head_classes),
+                "experts": {name: list(classes) for name, classes in estimator.expert_classes.items()},
                 "adapter_fingerprints": dict(adapter_fps),
                 **(extra or {})}
     state = {k: v.detach().cpu().contiguous() for k, v in estimator.state_dict().items()}
@@ -131,7 +132,8 @@ def load_estimator(uri: str, adapter_fps: Mapping[str, str] | None = None) -> De
         stored.setdefault(key, legacy)
     stored["plausibility"] = {**LEGACY_PLAUSIBILITY_DEFAULTS, **stored["plausibility"]}
     estimator = DegradationEstimator(EstimatorConfig.model_validate(stored), metadata["class_names"],
-                                     metadata.get("head_classes", ()))  # files before heads existed have none
+                                     metadata.get("head_classes", ()),  # files before heads existed have none
+                                     metadata.get("experts", {}))
     estimator.load_state_dict(tensors)
     return estimator.eval()  # BatchNorm of the statistics: running stats at inference
 

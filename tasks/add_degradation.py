@@ -147,7 +147,7 @@ def train_extended_estimator(config: TrainConfig, manifests: list[str], dataset_
     run's and the version's tag ``abair.warm_start_from`` (``estimator@v<version>``, or ``scratch``) and
     returned as ``warm_start`` (``from``, ``version``, ``classes``). It is also the estimator whose answers
     ``phase3.base_distillation`` keeps (tag ``abair.base_distillation``: the weight used) and, with
-    ``phase3.trainable: new_classes``, the estimator whose weights all stay but the new classes' output rows
+    ``phase3.trainable: new_classes``, the estimator whose weights all stay, gated by the new class's expert
     (tag ``abair.estimator_trainable``).
     """
     path = str(Path(work_dir) / "estimator.safetensors")

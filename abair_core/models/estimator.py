@@ -9,7 +9,7 @@ Class 0 is ``clean`` (the do-no-harm class); the others are degradation ids.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -94,12 +94,16 @@ class DegradationEstimator(nn.Module):
     statistics of :mod:`abair_core.models.image_statistics`, into a small classifier -> logits (N, K).
 
     ``head_classes``: classes scored by a head of their own on the same pooled features instead of by the
-    classifier. ``abair add-degradation`` with ``phase3.trainable: new_classes`` adds one head per new type and
-    trains only it, so the classifier, and with it every old class's score, stays the base's exactly.
+    classifier (``phase3.trainable: new_classes`` before 2026-12-03; such files keep loading).
+    ``experts``: class -> the classes of an estimator of its own (an "expert", trained over every class when that
+    class was added). The expert's probability q of its class **gates** everything scored before it: the class gets
+    q and every earlier class (1 - q) times its own probability, so the earlier classes keep their ranking and
+    their ratios exactly. ``abair add-degradation`` with ``phase3.trainable: new_classes`` adds one expert per new
+    type and keeps every other weight, so an old task can only change where the expert claims its inputs.
     """
 
     def __init__(self, config: EstimatorConfig, class_names: Sequence[str],
-                 head_classes: Sequence[str] = ()) -> None:
+                 head_classes: Sequence[str] = (), experts: Mapping[str, Sequence[str]] | None = None) -> None:
         super().__init__()
         names = list(class_names)
         if len(names) < 2 or names[0] != "clean":
@@ -109,9 +113,15 @@ class DegradationEstimator(nn.Module):
         heads = list(head_classes)
         if len(set(heads)) != len(heads) or "clean" in heads or not set(heads) <= set(names):
             raise ValueError(f"head_classes must be distinct classes of {names} other than 'clean', got {heads}")
+        expert_classes = dict(experts or {})
+        for name, vocabulary in expert_classes.items():
+            if name == "clean" or name not in names or name in heads or name not in vocabulary:
+                raise ValueError(f"expert {name!r} must be a class of {names} other than 'clean' without a head, "
+                                 f"and one of its own classes {list(vocabulary)}")
         self.config = config
         self.class_names = names
         self.head_classes = heads
+        self.expert_classes = {name: list(vocabulary) for name, vocabulary in expert_classes.items()}
         self.stem = nn.Sequential(nn.Conv2d(3, config.width, 3, padding=1), nn.GELU())
         channels = config.width
         stages: list[nn.Module] = []
@@ -133,10 +143,12 @@ class DegradationEstimator(nn.Module):
         # The statistics are standardised by a BatchNorm (their natural scales differ by orders of magnitude).
         self.statistics_norm = nn.BatchNorm1d(NUM_STATISTICS) if config.statistics else None
         features = pooled + (NUM_STATISTICS if config.statistics else 0)
-        classified = [n for n in names if n not in heads]
+        classified = [n for n in names if n not in heads and n not in expert_classes]
         self.classifier = _scorer(features, config.hidden, len(classified))
         self.heads = nn.ModuleDict({name: _scorer(features, config.hidden, 1) for name in heads})
-        scored = classified + heads  # the order of the concatenated scores; class_names' order is restored
+        self.experts = nn.ModuleDict({name: DegradationEstimator(config, vocabulary)
+                                      for name, vocabulary in self.expert_classes.items()})
+        scored = classified + heads + list(expert_classes)  # the concatenation's order; class_names' is restored
         self.register_buffer("class_order", torch.tensor([scored.index(n) for n in names]), persistent=False)
         # Variance-preserving init: without normalisation layers PyTorch's default conv init shrinks the
         # signal at every layer, and the deep features (and their gradients) all but vanish.
@@ -152,8 +164,8 @@ class DegradationEstimator(nn.Module):
 
     @property
     def classifier_classes(self) -> list[str]:
-        """The classes the classifier scores (every class without a head of its own), in its row order."""
-        return [n for n in self.class_names if n not in self.head_classes]
+        """The classes the classifier scores (every class without a head or an expert), in its row order."""
+        return [n for n in self.class_names if n not in self.head_classes and n not in self.expert_classes]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features (N, F) the classifier and the heads read."""
@@ -170,9 +182,16 @@ class DegradationEstimator(nn.Module):
         """Logits (N, K) for images or crops x (N, 3, H, W) in [0, 1], at their native resolution."""
         f = self.features(x)
         logits = self.classifier(f)
-        if not self.heads:
+        if not self.heads and not self.experts:
             return logits
-        return torch.cat([logits, *(head(f) for head in self.heads.values())], dim=1)[:, self.class_order]
+        logits = torch.cat([logits, *(head(f) for head in self.heads.values())], dim=1)
+        for name, expert in self.experts.items():  # each expert gates everything scored before it
+            own = expert(x)
+            index = expert.class_names.index(name)
+            others = torch.cat([own[:, :index], own[:, index + 1:]], dim=1)
+            log_odds = own[:, index] - torch.logsumexp(others, dim=1)  # log q / (1 - q) of the expert's softmax
+            logits = torch.cat([logits, (torch.logsumexp(logits, dim=1) + log_odds).unsqueeze(1)], dim=1)
+        return logits[:, self.class_order]
 
     def _crops(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """The ``num_crops`` native crops of each image, flattened to (N * num_crops, 3, crop, crop)."""

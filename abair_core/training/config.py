@@ -98,9 +98,9 @@ class EstimatorSchedule(OptimizerSchedule):
     )
     trainable: Literal["all", "new_classes"] | None = Field(
         None, description="what a retrained estimator trains (add-degradation): 'all' its weights, or "
-        "'new_classes' only a new head per class its base lacks (on the shared features), every other weight "
-        "kept, so the old classes' logits stay the base's exactly (needs warm_start 'base'; a replace or remove "
-        "then trains nothing); null: 'new_classes' when starting from the base, else 'all'; train_all trains "
+        "'new_classes' an expert estimator over every class for the class its base lacks, whose probability of "
+        "that class gates the base, every base weight kept, so the old classes keep their ranking (needs "
+        "warm_start 'base'; a replace or remove then trains nothing); null: 'new_classes' when starting from the base, else 'all'; train_all trains "
         "everything"
     )
 

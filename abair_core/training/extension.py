@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ from abair_core.io.image_codec import decode_image
 from abair_core.io.storage import exists, list_files, read_bytes
 from abair_core.models.estimator import DegradationEstimator
 from abair_core.training.config import TrainConfig
-from abair_core.training.loop import MetricsCallback
+from abair_core.training.loop import MetricsCallback, TrainResult
 from abair_core.training.recipe import run_estimator
 from abair_core.training.steps import component_fingerprint
 from abair_core.training.warm_start import start_estimator_from
@@ -368,28 +368,30 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
         config = config.model_copy(update={"phase3": config.phase3.model_copy(update={"balance_classes": True})})
     start: dict[str, Any] = {"from": None, "classes": []}
     init = None
-    heads: list[str] = []
-    train_heads: list[str] | None = None
     class_names = class_names_for(adapters)
     trainable = resolved_estimator_trainable(config, base_estimator_path)
+    base: dict[str, Any] = {"state": None, "classes": [], "heads": [], "experts": {}}
     if config.phase3.warm_start == "base" and base_estimator_path is not None:
-        base_state, metadata = load_checkpoint(base_estimator_path, expect={"kind": "estimator"})
-        base_heads = list(metadata.get("head_classes", []))
-        heads = [h for h in base_heads if h in class_names]  # a base's heads stay heads
-        if trainable == "new_classes":
-            train_heads = [c for c in class_names if c not in metadata["class_names"]]
-            heads += train_heads
+        base["state"], metadata = load_checkpoint(base_estimator_path, expect={"kind": "estimator"})
+        base.update(classes=list(metadata["class_names"]), heads=list(metadata.get("head_classes", [])),
+                    experts=dict(metadata.get("experts", {})))
 
         def init(estimator: DegradationEstimator) -> None:
-            start["classes"] = start_estimator_from(estimator, base_state, metadata["class_names"], base_heads)
+            start["classes"] = start_estimator_from(estimator, base["state"], base["classes"], base["heads"],
+                                                    list(base["experts"]))
             start["from"] = "base"
     elif trainable == "new_classes":
         raise ValueError("phase3.trainable 'new_classes' needs the base bundle's estimator to keep, and none was given")
     weight = resolved_base_distillation(config, base_estimator_path)
     teacher = load_estimator(base_estimator_path) if weight > 0 else None
-    estimator, result = run_estimator(config, adapters, patches, callback, resume_path, init,
-                                      teacher=teacher, distill_weight=weight, head_classes=heads,
-                                      train_heads=train_heads)
+    new_classes = [c for c in class_names if c not in base["classes"]] if trainable == "new_classes" else None
+    if new_classes is None:
+        estimator, result = run_estimator(config, adapters, patches, callback, resume_path, init,
+                                          teacher=teacher, distill_weight=weight)
+    else:
+        estimator, result = _estimator_with_experts(config, adapters, patches, base, new_classes, init, teacher,
+                                                    weight, callback, resume_path)
+        start["classes"] = [c for c in class_names if c in base["classes"]]
     hashes = [read_dataset_manifest(uri, storage_options)[1] for uri in dict.fromkeys(manifest_uris)]
     adapter_fps = {name: component_fingerprint(adapter_paths[name]) for name in adapters}
     extra = {"train_name": config.name, "dataset_manifests": list(dict.fromkeys(manifest_uris)),
@@ -400,9 +402,37 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
             "patches": len(patches), "dataset_hashes": hashes, "warm_start": start,
             "balance_classes": config.phase3.balance_classes,
             "base_distillation": weight, "trainable": trainable,
-            "trained_classes": train_heads,
-            "trainable_parameters": None if train_heads is None else
-            sum(p.numel() for name in train_heads for p in estimator.heads[name].parameters())}
+            "trained_classes": new_classes,
+            "trainable_parameters": None if new_classes is None else
+            sum(p.numel() for name in new_classes for p in estimator.experts[name].parameters())}
+
+
+def _estimator_with_experts(config: TrainConfig, adapters: list[str], patches: PatchSet, base: Mapping[str, Any],
+                            new_classes: list[str], init: Callable[[DegradationEstimator], None] | None,
+                            teacher: DegradationEstimator | None, weight: float, callback: MetricsCallback | None,
+                            resume_path: str | None) -> tuple[DegradationEstimator, TrainResult]:
+    """``phase3.trainable: new_classes``: the base estimator as it is, gated by one expert per new class.
+
+    The expert is an estimator over every class, started from the base and trained like ``all`` (distillation
+    included); only its probability of the new class is used. No new class (a removal, a replacement): nothing
+    trains and the estimator is the base's without the removed classes.
+    """
+    if len(new_classes) > 1:
+        raise ValueError(f"add one degradation at a time (new classes {new_classes})")
+    class_names = class_names_for(adapters)
+    experts = {n: v for n, v in base["experts"].items() if n in class_names}
+    result = TrainResult(steps=0)
+    trained: DegradationEstimator | None = None
+    if new_classes:
+        trained, result = run_estimator(config, adapters, patches, callback, resume_path, init,
+                                        teacher=teacher, distill_weight=weight)
+        experts[new_classes[0]] = trained.class_names
+    estimator = DegradationEstimator(config.estimator, class_names,
+                                     [h for h in base["heads"] if h in class_names], experts)
+    start_estimator_from(estimator, base["state"], base["classes"], base["heads"], list(base["experts"]))
+    if trained is not None:
+        estimator.experts[new_classes[0]].load_state_dict(trained.state_dict())
+    return estimator.eval(), result
 
 
 def resolved_estimator_trainable(config: TrainConfig, base_estimator_path: str | None) -> str:
@@ -440,7 +470,7 @@ def parameter_budget(bundle_dir: str | Path, trained_adapters: Sequence[str],
     """Trainable parameters of this retraining (the trained adapters + the estimator) vs the whole model.
 
     ``estimator_trained``: the estimator scalars that trained when not all of them did (``phase3.trainable:
-    new_classes``).
+    new_classes``: the new class's expert).
     """
     directory = Path(bundle_dir)
     manifest = json.loads((directory / "bundle.json").read_text())
@@ -453,7 +483,7 @@ def parameter_budget(bundle_dir: str | Path, trained_adapters: Sequence[str],
     return {"backbone": backbone, "adapters": adapters, "estimator": estimator, "whole_model": total,
             "trainable": trained, "trainable_share": trained / total if total else 0.0,
             "trained_components": [*(f"adapter.{n}" for n in trained_adapters),
-                                   "estimator" if estimator_trained is None else "the estimator's new heads"]}
+                                   "estimator" if estimator_trained is None else "the new class's expert estimator"]}
 
 
 def _task_type(task: BenchmarkTask) -> str | None:
@@ -618,9 +648,9 @@ def render_extension_report(report: Mapping[str, Any]) -> str:
                      else "- The estimator was retrained from scratch.")
         trained = estimator_start.get("trained_classes")
         if trained is not None:
-            lines.append("- Only the estimator's head for " + (", ".join(f"`{c}`" for c in trained) or "no new class")
-                         + " trained; every other weight is the base's, so the old classes' scores are the base's "
-                         "exactly and an old task can only lose inputs to the new class.")
+            lines.append("- Only an expert estimator for " + (", ".join(f"`{c}`" for c in trained) or "no new class")
+                         + " trained; it gates the base's estimator, whose weights all stay, so the old classes keep "
+                         "their ranking and an old task can only lose inputs to the new class.")
         elif estimator_start.get("base_distillation"):
             lines.append(f"- It kept the answers of the base's estimator v{estimator_start.get('base_version')} on "
                          f"the classes that estimator knows (distillation weight "

@@ -25,7 +25,6 @@ def train_estimator(
     clean_originals: bool = True,
     teacher: nn.Module | None = None,
     distill_weight: float = 0.0,
-    train_heads: Sequence[str] | None = None,
 ) -> TrainResult:
     """Soft-target cross-entropy on native-resolution crops of single, mixed and clean patches.
 
@@ -33,47 +32,16 @@ def train_estimator(
     With a ``teacher`` (the base estimator, frozen; it must carry ``class_names``) and ``distill_weight`` > 0
     the loss adds ``distill_weight`` times the cross-entropy against the teacher's probabilities on the
     samples whose classes it knows (:mod:`abair_core.training.distillation`).
-    ``train_heads`` (``phase3.trainable: new_classes``): only those classes' heads train; every other weight, and
-    the BatchNorm statistics, stay as they are, so the other classes' logits do not move. An empty list trains
-    nothing (0 steps).
     """
     device = select_device(schedule.device)
     estimator.to(device)
-    trained: nn.Module = estimator
-    if train_heads is not None:
-        estimator.eval()  # the frozen BatchNorm of the statistics keeps its running stats and uses them
-        for p in estimator.parameters():
-            p.requires_grad_(False)
-        if not train_heads:
-            return TrainResult(steps=0, device=device.type)
-        trained = nn.ModuleDict({name: estimator.heads[name] for name in train_heads})
-    for p in trained.parameters():
+    for p in estimator.parameters():
         p.requires_grad_(True)
     distilling = teacher is not None and distill_weight > 0
     if distilling:
         teacher.to(device).eval()  # BatchNorm of the statistics: the base's running stats, never updated
         for p in teacher.parameters():
             p.requires_grad_(False)
-
-    # With only new heads training, the frozen estimator scores the teacher's classes with the teacher's own
-    # weights when it started from it (add-degradation's default): its logits then stand in for a second
-    # forward pass of the teacher, which halves the step. Checked on the first batch, else the teacher runs.
-    reuse = {"checked": False, "columns": None}
-    if distilling and train_heads is not None and set(teacher.class_names) <= set(class_names):
-        reuse["columns"] = [list(class_names).index(c) for c in teacher.class_names]
-
-    def teacher_logits(batch: Batch, logits: torch.Tensor) -> torch.Tensor:
-        if reuse["columns"] is not None:
-            own = logits.detach()[:, reuse["columns"]]
-            if reuse["checked"]:
-                return own
-            reuse["checked"] = True
-            theirs = teacher(batch.degraded).float()
-            if torch.allclose(own, theirs, rtol=1e-4, atol=1e-4):
-                return own
-            reuse["columns"] = None
-            return theirs
-        return teacher(batch.degraded)
 
     def loss_fn(batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         logits = estimator(batch.degraded).float()
@@ -82,7 +50,7 @@ def train_estimator(
         metrics = {"accuracy": float(accuracy)}
         if distilling:
             with torch.no_grad():
-                soft = teacher_probabilities(teacher_logits(batch, logits), teacher.class_names, class_names)
+                soft = teacher_probabilities(teacher(batch.degraded), teacher.class_names, class_names)
             known = known_to_teacher(batch.targets, teacher.class_names, class_names)
             distill = distillation_loss(logits, soft, known)
             loss = loss + distill_weight * distill
@@ -94,6 +62,5 @@ def train_estimator(
                                  schedule.seed, schedule.mixed_fraction, schedule.clean_fraction, start,
                                  clean_originals, schedule.greyscale_fraction, bool(schedule.balance_classes))
 
-    name = "estimator" if trained is estimator else "heads"
-    return run_training("phase3", list(trained.parameters()), {name: trained}, loss_fn,
+    return run_training("phase3", list(estimator.parameters()), {"estimator": estimator}, loss_fn,
                         make_batches, schedule, device, callback, resume_path)

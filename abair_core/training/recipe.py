@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -63,19 +63,17 @@ def run_estimator(config: TrainConfig, adapters: list[str], patches: PatchSet,
                   callback: MetricsCallback | None = None, resume_path: str | None = None,
                   init: Callable[[DegradationEstimator], None] | None = None,
                   teacher: DegradationEstimator | None = None, distill_weight: float = 0.0,
-                  head_classes: Sequence[str] = (), train_heads: Sequence[str] | None = None,
                   ) -> tuple[DegradationEstimator, TrainResult]:
     """Phase III over ``clean`` + every adapter's class; ``init`` may set the fresh estimator's weights first.
 
-    ``teacher`` and ``distill_weight``: keep a base estimator's answers; ``head_classes``: the classes scored by
-    heads of their own; ``train_heads``: train only those heads (see :func:`train_estimator`).
+    ``teacher`` and ``distill_weight``: keep a base estimator's answers (see :func:`train_estimator`).
     """
     torch.manual_seed(config.phase3.seed)
-    estimator = DegradationEstimator(config.estimator, class_names_for(adapters), head_classes)
+    estimator = DegradationEstimator(config.estimator, class_names_for(adapters))
     if init is not None:
         init(estimator)
     result = train_estimator(estimator, estimator.class_names, patches, config.phase3, callback, resume_path,
-                             teacher=teacher, distill_weight=distill_weight, train_heads=train_heads)
+                             teacher=teacher, distill_weight=distill_weight)
     return estimator.cpu().eval(), result
 
 

@@ -85,17 +85,19 @@ def pick_warm_start(scores: dict[str, float], candidates: Sequence[str]) -> str 
 
 @torch.no_grad()
 def start_estimator_from(estimator: DegradationEstimator, base_state: Mapping[str, torch.Tensor],
-                         base_classes: Sequence[str], base_heads: Sequence[str] = ()) -> list[str]:
+                         base_classes: Sequence[str], base_heads: Sequence[str] = (),
+                         base_experts: Sequence[str] = ()) -> list[str]:
     """Load a base estimator's weights into ``estimator`` whose classes may differ (one added or removed).
 
-    Every tensor but the classifier's output layer must match in shape and is copied, except the heads the
-    base lacks (a new class's, left fresh); the output layer's row (and bias) of each class the base's
+    Every tensor but the classifier's output layer must match in shape and is copied, except the heads and
+    experts the base lacks (a new class's, left fresh); the output layer's row (and bias) of each class the base's
     classifier scores is copied by name, a new class keeps its fresh row. Returns the classes carried over.
     Refuses a base of another architecture, naming the tensor.
     """
     output_prefix = next(n for n, m in estimator.named_modules() if m is estimator.output_layer) + "."
     new_heads = [h for h in estimator.head_classes if h not in base_heads]
-    fresh = tuple(f"heads.{h}." for h in new_heads)
+    new_experts = [e for e in estimator.expert_classes if e not in base_experts]
+    fresh = tuple([f"heads.{h}." for h in new_heads] + [f"experts.{e}." for e in new_experts])
     own = estimator.state_dict()
     for key, tensor in own.items():
         if key.startswith(output_prefix) or key.startswith(fresh):
@@ -105,11 +107,11 @@ def start_estimator_from(estimator: DegradationEstimator, base_state: Mapping[st
             raise ValueError(f"the base estimator does not fit this one at {key!r} (base {found}, here "
                              f"{tuple(tensor.shape)}): an estimator warm start needs the same estimator config")
         tensor.copy_(base_state[key])
-    base_rows = [c for c in base_classes if c not in base_heads]
+    base_rows = [c for c in base_classes if c not in base_heads and c not in base_experts]
     rows = estimator.classifier_classes
     for key, tensor in own.items():
         if key.startswith(output_prefix):
             for name in rows:
                 if name in base_rows:
                     tensor[rows.index(name)] = base_state[key][base_rows.index(name)]
-    return [c for c in estimator.class_names if c in base_classes and c not in new_heads]
+    return [c for c in estimator.class_names if c in base_classes and c not in new_heads and c not in new_experts]

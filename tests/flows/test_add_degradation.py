@@ -163,10 +163,10 @@ def test_warm_starts_begin_from_the_pinned_old_components_and_say_so(base, tmp_p
                                                    "trained_classes": ["jpeg"]}
     estimator = MlflowClient().get_model_version("abair-estimator", result["estimator"]["version"])
     assert estimator.tags["abair.warm_start_from"] == f"estimator@v{before['estimator']}"
-    assert estimator.tags["abair.estimator_trainable"] == "new_classes"  # null: a new head, the rest kept
+    assert estimator.tags["abair.estimator_trainable"] == "new_classes"  # null: an expert, the rest kept
     assert f"- The estimator started from the base's estimator v{before['estimator']}" in markdown
-    assert "- Only the estimator's head for `jpeg` trained; every other weight is the base's" in markdown
-    # the old classes' scores are the base's: same logits on any image
+    assert "- Only an expert estimator for `jpeg` trained; it gates the base's estimator" in markdown
+    # the old classes' scores are the base's: same logits on any image (the expert only adds the jpeg gate)
     from abair_core.components import load_estimator
     from tasks.add_degradation import base_bundle_info
 

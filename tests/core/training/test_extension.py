@@ -242,7 +242,7 @@ def test_estimator_trains_on_the_union_of_old_and_new_datasets(tmp_path: Path) -
                                           str(tmp_path / "plain.safetensors"), base_estimator_path=base_estimator)
     assert plain["base_distillation"] == 0.0 and "distillation" not in plain["metrics"]
     assert plain["trainable"] == "all" and plain["trained_classes"] is None
-    _only_the_new_head_trains(tmp_path, extended, [old_manifest, new_manifest], paths)
+    _only_an_expert_trains(tmp_path, extended, [old_manifest, new_manifest], paths)
     from abair_core.bundle import assemble_bundle
 
     model = assemble_bundle(tmp_path / "bundle", str(tmp_path / "backbone.safetensors"), paths,
@@ -254,34 +254,41 @@ def test_estimator_trains_on_the_union_of_old_and_new_datasets(tmp_path: Path) -
         ["None", str(tmp_path / "gone.parquet")]
 
 
-def _only_the_new_head_trains(tmp_path: Path, extended: TrainConfig, manifests: list[str],
-                              paths: dict[str, str]) -> None:
-    """``phase3.trainable: new_classes`` from a base that lacks jpeg: the old classes' logits stay the base's."""
+def _only_an_expert_trains(tmp_path: Path, extended: TrainConfig, manifests: list[str],
+                           paths: dict[str, str]) -> None:
+    """``phase3.trainable: new_classes`` from a base that lacks jpeg: an expert gates the base, kept as it is."""
     from abair_core.components import load_estimator, save_estimator
 
     torch.manual_seed(5)
     base = DegradationEstimator(extended.estimator, ["clean", "noise", "blur"]).eval()
     save_estimator(str(tmp_path / "base3.safetensors"), base, {})
-    heads_only = extended.model_copy(update={"phase3": extended.phase3.model_copy(
+    experts = extended.model_copy(update={"phase3": extended.phase3.model_copy(
         update={"warm_start": "base", "trainable": "new_classes"})})
-    grown = train_extended_estimator_file(heads_only, manifests, paths, str(tmp_path / "grown.safetensors"),
+    grown = train_extended_estimator_file(experts, manifests, paths, str(tmp_path / "grown.safetensors"),
                                           base_estimator_path=str(tmp_path / "base3.safetensors"))
     assert grown["trained_classes"] == ["jpeg"] and grown["warm_start"]["classes"] == ["clean", "noise", "blur"]
+    assert grown["steps"] == 2 and "distillation" in grown["metrics"]
     loaded = load_estimator(str(tmp_path / "grown.safetensors"))
-    assert loaded.head_classes == ["jpeg"] and loaded.class_names == ["clean", "noise", "blur", "jpeg"]
-    assert grown["trainable_parameters"] == sum(p.numel() for p in loaded.heads["jpeg"].parameters())
+    assert loaded.expert_classes == {"jpeg": ["clean", "noise", "blur", "jpeg"]}
+    assert loaded.class_names == ["clean", "noise", "blur", "jpeg"]
+    assert grown["trainable_parameters"] == sum(p.numel() for p in loaded.experts["jpeg"].parameters())
     x = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
-        assert torch.allclose(loaded(x)[:, :3], base(x), atol=1e-5)
-    # a removal trains nothing: the base's weights without the removed class's row
-    shrunk = heads_only.model_copy(update={"degradations": ["noise", "jpeg"]})
+        old, new = base(x).softmax(1), loaded(x).softmax(1)
+        q = loaded.experts["jpeg"](x).softmax(1)[:, 3]
+    assert torch.allclose(new[:, 3], q, atol=1e-5)  # the expert's probability of jpeg
+    assert torch.allclose(new[:, :3], old * (1 - q[:, None]), atol=1e-5)  # the base's, scaled by 1 - q
+    # a removal trains nothing: the base's weights without the removed class's row, the expert kept
+    shrunk = experts.model_copy(update={"degradations": ["noise", "jpeg"]})
     kept = train_extended_estimator_file(shrunk, manifests, {n: paths[n] for n in ("noise", "jpeg")},
                                          str(tmp_path / "shrunk.safetensors"),
                                          base_estimator_path=str(tmp_path / "grown.safetensors"))
     assert kept["steps"] == 0 and kept["trained_classes"] == [] and kept["trainable_parameters"] == 0
     with torch.no_grad():
-        assert torch.allclose(load_estimator(str(tmp_path / "shrunk.safetensors"))(x), loaded(x)[:, [0, 1, 3]])
-    no_base = heads_only.model_copy(update={"phase3": heads_only.phase3.model_copy(update={"warm_start": "scratch"})})
+        out = load_estimator(str(tmp_path / "shrunk.safetensors"))(x)
+        assert torch.allclose(out[:, :2], loaded(x)[:, :2], atol=1e-5)  # clean and noise: the base's rows
+    assert torch.allclose(out.softmax(1)[:, 2], q, atol=1e-5)  # jpeg: still its expert's probability
+    no_base = experts.model_copy(update={"phase3": experts.phase3.model_copy(update={"warm_start": "scratch"})})
     with pytest.raises(ValueError, match="needs the base bundle's estimator"):
         train_extended_estimator_file(no_base, manifests, paths, str(tmp_path / "none.safetensors"))
 
@@ -301,9 +308,9 @@ def test_parameter_budget_counts_every_component(tmp_path: Path) -> None:
     assert budget["whole_model"] == every
     assert budget["estimator"] == sum(p.numel() for p in model.estimator.parameters())
     assert budget["trainable"] == budget["adapters"]["jpeg"] + budget["estimator"] < budget["whole_model"]
-    heads = parameter_budget(tmp_path / "b", ["jpeg"], estimator_trained=1000)  # the jpeg head alone
-    assert heads["trainable"] == budget["adapters"]["jpeg"] + 1000
-    assert heads["trained_components"] == ["adapter.jpeg", "the estimator's new heads"]
+    expert = parameter_budget(tmp_path / "b", ["jpeg"], estimator_trained=1000)  # the jpeg expert alone
+    assert expert["trainable"] == budget["adapters"]["jpeg"] + 1000
+    assert expert["trained_components"] == ["adapter.jpeg", "the new class's expert estimator"]
     assert budget["adapters"]["jpeg"] == budget["adapters"]["noise"] > 0
     assert count_parameters(tmp_path / "b" / "backbone.safetensors") == budget["backbone"]
 
