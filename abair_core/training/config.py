@@ -100,8 +100,8 @@ class EstimatorSchedule(OptimizerSchedule):
         None, description="what a retrained estimator trains (add-degradation): 'all' its weights, or "
         "'new_classes' an expert estimator over every class for the class its base lacks, whose probability of "
         "that class gates the base, every base weight kept, so the old classes keep their ranking (needs "
-        "warm_start 'base'; a replace or remove then trains nothing); null: 'new_classes' when starting from the base, else 'all'; train_all trains "
-        "everything"
+        "warm_start 'base'; a replace or remove then trains nothing); null: 'new_classes' when starting from "
+        "the base, else 'all'; train_all trains everything"
     )
 
     @model_validator(mode="after")

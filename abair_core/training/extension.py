@@ -389,9 +389,9 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
         estimator, result = run_estimator(config, adapters, patches, callback, resume_path, init,
                                           teacher=teacher, distill_weight=weight)
     else:
-        estimator, result = _estimator_with_experts(config, adapters, patches, base, new_classes, init, teacher,
-                                                    weight, callback, resume_path)
-        start["classes"] = [c for c in class_names if c in base["classes"]]
+        estimator, result, carried = _estimator_with_experts(config, adapters, patches, base, new_classes, init,
+                                                             teacher, weight, callback, resume_path)
+        start = {"from": "base", "classes": carried}  # also when nothing trained (a removal, a replacement)
     hashes = [read_dataset_manifest(uri, storage_options)[1] for uri in dict.fromkeys(manifest_uris)]
     adapter_fps = {name: component_fingerprint(adapter_paths[name]) for name in adapters}
     extra = {"train_name": config.name, "dataset_manifests": list(dict.fromkeys(manifest_uris)),
@@ -410,12 +410,13 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
 def _estimator_with_experts(config: TrainConfig, adapters: list[str], patches: PatchSet, base: Mapping[str, Any],
                             new_classes: list[str], init: Callable[[DegradationEstimator], None] | None,
                             teacher: DegradationEstimator | None, weight: float, callback: MetricsCallback | None,
-                            resume_path: str | None) -> tuple[DegradationEstimator, TrainResult]:
+                            resume_path: str | None) -> tuple[DegradationEstimator, TrainResult, list[str]]:
     """``phase3.trainable: new_classes``: the base estimator as it is, gated by one expert per new class.
 
     The expert is an estimator over every class, started from the base and trained like ``all`` (distillation
     included); only its probability of the new class is used. No new class (a removal, a replacement): nothing
-    trains and the estimator is the base's without the removed classes.
+    trains and the estimator is the base's without the removed classes. Returns the estimator, the expert's
+    training result and the classes carried over from the base.
     """
     if len(new_classes) > 1:
         raise ValueError(f"add one degradation at a time (new classes {new_classes})")
@@ -429,10 +430,10 @@ def _estimator_with_experts(config: TrainConfig, adapters: list[str], patches: P
         experts[new_classes[0]] = trained.class_names
     estimator = DegradationEstimator(config.estimator, class_names,
                                      [h for h in base["heads"] if h in class_names], experts)
-    start_estimator_from(estimator, base["state"], base["classes"], base["heads"], list(base["experts"]))
+    carried = start_estimator_from(estimator, base["state"], base["classes"], base["heads"], list(base["experts"]))
     if trained is not None:
         estimator.experts[new_classes[0]].load_state_dict(trained.state_dict())
-    return estimator.eval(), result
+    return estimator.eval(), result, carried
 
 
 def resolved_estimator_trainable(config: TrainConfig, base_estimator_path: str | None) -> str:

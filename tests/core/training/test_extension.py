@@ -284,6 +284,7 @@ def _only_an_expert_trains(tmp_path: Path, extended: TrainConfig, manifests: lis
                                          str(tmp_path / "shrunk.safetensors"),
                                          base_estimator_path=str(tmp_path / "grown.safetensors"))
     assert kept["steps"] == 0 and kept["trained_classes"] == [] and kept["trainable_parameters"] == 0
+    assert kept["warm_start"] == {"from": "base", "classes": ["clean", "noise", "jpeg"]}  # kept, not from scratch
     with torch.no_grad():
         out = load_estimator(str(tmp_path / "shrunk.safetensors"))(x)
         assert torch.allclose(out[:, :2], loaded(x)[:, :2], atol=1e-5)  # clean and noise: the base's rows
