@@ -148,6 +148,38 @@ def _drawer(patches: PatchSet, indices: np.ndarray, by_label: bool) -> Drawer:
                                      dtype=np.int64)
 
 
+def _label_balanced_probabilities(patches: PatchSet, indices: np.ndarray) -> np.ndarray:
+    """The chance of each of ``indices`` under a by-label draw (:func:`_drawer` with ``by_label``)."""
+    names = [patches.names[i] for i in indices.tolist()]
+    sizes: dict[str, int] = {}
+    for name in names:
+        sizes[name] = sizes.get(name, 0) + 1
+    return np.asarray([1.0 / (len(sizes) * sizes[name]) for name in names])
+
+
+def _photo_matched_drawer(patches: PatchSet, candidates: np.ndarray, reference: np.ndarray) -> Drawer:
+    """Draws ``candidates`` so that their source photos come as often as in a by-label draw of ``reference``.
+
+    A union of datasets (add-degradation) may synthesize one type from other photos than the rest; clean
+    samples drawn by patch count would then come mostly from one dataset's photos and the estimator would learn
+    the photo, not the degradation ("these photos are clean"). Falls back to a uniform draw without lineage.
+    """
+    if len(patches.lineage) != len(patches) or not candidates.size:
+        return lambda n, rng: rng.choice(candidates, n)
+    source = [str(record.get("source_key")) for record in patches.lineage]
+    photo_share: dict[str, float] = {}
+    for i, share in zip(reference.tolist(), _label_balanced_probabilities(patches, reference)):
+        photo_share[source[i]] = photo_share.get(source[i], 0.0) + float(share)
+    per_photo: dict[str, int] = {}
+    for i in candidates.tolist():
+        per_photo[source[i]] = per_photo.get(source[i], 0) + 1
+    weights = np.asarray([photo_share.get(source[i], 0.0) / per_photo[source[i]] for i in candidates.tolist()])
+    if weights.sum() <= 0:  # no candidate shares a photo with the reference
+        return lambda n, rng: rng.choice(candidates, n)
+    probabilities = weights / weights.sum()
+    return lambda n, rng: rng.choice(candidates, n, p=probabilities)
+
+
 def estimator_batches(
     patches: PatchSet,
     class_names: Sequence[str],
@@ -170,7 +202,9 @@ def estimator_batches(
     ``greyscale_fraction`` of the samples (any class) are shown in greyscale: archives hold black-and-white
     photos, and without them the estimator reads missing colour as a degradation.
     ``balance_classes`` draws single and mixed samples by label (each label equally often, then a patch of it):
-    a union of datasets (add-degradation) holds far more patches of the new type than of each old one.
+    a union of datasets (add-degradation) holds far more patches of the new type than of each old one. Its
+    clean share then follows the photos of those draws too (:func:`_photo_matched_drawer`): the clean originals
+    are those of by-label single patches, the clean and mild patches are weighted by photo.
     """
     adapters = [n for n in class_names if n != "clean"]
     single = _require(patches.indices(("single",), tuple(adapters)), "single-degradation patches")
@@ -180,6 +214,12 @@ def estimator_batches(
     clean_target = torch.zeros(len(class_names))
     clean_target[list(class_names).index("clean")] = 1.0
     draw_single, draw_mixed = (_drawer(patches, part, balance_classes) for part in (single, mixed))
+    if balance_classes:
+        draw_stored = _photo_matched_drawer(patches, clean, single)
+        draw_originals = draw_single
+    else:
+        draw_stored = lambda n, rng: rng.choice(clean, n)
+        draw_originals = lambda n, rng: rng.integers(0, len(patches), n)
     step = start_step
     while True:
         rng = _step_rng(seed, step)
@@ -194,9 +234,9 @@ def estimator_batches(
         if n_mixed:
             parts.append(draw_mixed(n_mixed, rng))
         if n_stored:
-            parts.append(rng.choice(clean, n_stored))
+            parts.append(draw_stored(n_stored, rng))
         if n_originals:
-            parts.append(rng.integers(0, len(patches), n_originals))
+            parts.append(draw_originals(n_originals, rng))
         idx = np.concatenate(parts)
         degraded, clean_t, _ = _crop_and_flip(patches, idx, crop, rng)
         targets = torch.cat([class_targets(patches, idx[: len(idx) - n_originals], class_names),

@@ -90,3 +90,34 @@ def test_class_balanced_estimator_batches_draw_each_label_equally_often(small_po
 
     assert blur_share(False) < 0.1
     assert 0.4 < blur_share(True) < 0.6
+
+
+def test_balanced_clean_samples_follow_the_photos_of_the_degraded_ones(small_pool):
+    """A new type synthesized from other photos must not teach "these photos are clean" (add-degradation)."""
+    from abair_core.data.patches import PatchSet
+
+    _, patches = small_pool
+
+    def photo(indices: np.ndarray, key: str, repeat: int, blank: bool) -> PatchSet:
+        keep = np.repeat(indices, repeat)
+        degraded, clean = patches.degraded[keep].copy(), patches.clean[keep].copy()
+        if blank:  # photo B is black, so a sample shows which photo it came from
+            degraded[:], clean[:] = 0, 0
+        return PatchSet(degraded, clean, patches.labels[keep], label_names=patches.label_names,
+                        kinds=[patches.kinds[i] for i in keep], names=[patches.names[i] for i in keep],
+                        lineage=[{**patches.lineage[i], "source_key": key} for i in keep])
+
+    clean = patches.indices(("clean",))
+    union = PatchSet.concatenate([
+        photo(np.concatenate([patches.indices(("single",), ("noise",)), clean]), "A", 12, blank=False),
+        photo(np.concatenate([patches.indices(("single",), ("blur",)), clean[:1]]), "B", 1, blank=True),
+    ])
+
+    def clean_share_from_b(balance: bool) -> float:
+        batches = estimator_batches(union, ["clean", "noise", "blur"], 64, 32, 0, 0.0, 0.5, balance_classes=balance)
+        rows = [(b.targets[:, 0] == 1, b.degraded.flatten(1).amax(1) == 0) for b in (next(batches) for _ in range(8))]
+        is_clean, from_b = (torch.cat(column) for column in zip(*rows))
+        return float(from_b[is_clean].float().mean())
+
+    assert clean_share_from_b(False) < 0.15  # photo A's many patches: clean would mean "photo A"
+    assert 0.35 < clean_share_from_b(True) < 0.65  # as often as B's blur among the degraded samples
