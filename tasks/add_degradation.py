@@ -27,6 +27,7 @@ from abair_core.training.extension import (
     check_photo,
     register_added_degradation,
     render_extension_report,
+    resolved_estimator_trainable,
     suite_with_task,
     train_extended_estimator_file,
 )
@@ -154,11 +155,13 @@ def train_extended_estimator(config: TrainConfig, manifests: list[str], dataset_
     pins = {f"adapter.{n}.version": a["version"] for n, a in adapters.items()}
     resume = str(Path(work_dir) / ("resume-phase3-" + "-".join(f"{n}{a['version']}" for n, a in adapters.items())
                                    + ".safetensors"))
-    with phase_run("phase3", config, manifests[-1], dataset_hash, experiment_id, config.phase3.steps,
+    base_path = base_estimator["path"] if base_estimator else None
+    steps = (config.phase3.resolved_expert_steps() if resolved_estimator_trainable(config, base_path) == "new_classes"
+             else config.phase3.steps)  # an expert trains for phase3.expert_steps
+    with phase_run("phase3", config, manifests[-1], dataset_hash, experiment_id, steps,
                    parent_run_id, {**pins, "dataset.manifest_uris": json.dumps(manifests)}) as run:
         summary = train_extended_estimator_file(config, manifests, {n: a["path"] for n, a in adapters.items()},
-                                                path, run.callback, resume, storage_options,
-                                                base_estimator["path"] if base_estimator else None)
+                                                path, run.callback, resume, storage_options, base_path)
         version = base_estimator["version"] if base_estimator and summary["warm_start"]["from"] else None
         summary["warm_start"]["version"] = version
         start = f"estimator@v{version}" if version else "scratch"

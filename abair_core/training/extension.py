@@ -414,9 +414,9 @@ def _estimator_with_experts(config: TrainConfig, adapters: list[str], patches: P
     """``phase3.trainable: new_classes``: the base estimator as it is, gated by one expert per new class.
 
     The expert is an estimator over every class, started from the base and trained like ``all`` (distillation
-    included); only its probability of the new class is used. No new class (a removal, a replacement): nothing
-    trains and the estimator is the base's without the removed classes. Returns the estimator, the expert's
-    training result and the classes carried over from the base.
+    included) for ``phase3.expert_steps``; only its probability of the new class is used. No new class (a
+    removal, a replacement): nothing trains and the estimator is the base's without the removed classes. Returns
+    the estimator, the expert's training result and the classes carried over from the base.
     """
     if len(new_classes) > 1:
         raise ValueError(f"add one degradation at a time (new classes {new_classes})")
@@ -425,8 +425,9 @@ def _estimator_with_experts(config: TrainConfig, adapters: list[str], patches: P
     result = TrainResult(steps=0)
     trained: DegradationEstimator | None = None
     if new_classes:
-        trained, result = run_estimator(config, adapters, patches, callback, resume_path, init,
-                                        teacher=teacher, distill_weight=weight)
+        longer = config.phase3.model_copy(update={"steps": config.phase3.resolved_expert_steps()})
+        trained, result = run_estimator(config.model_copy(update={"phase3": longer}), adapters, patches, callback,
+                                        resume_path, init, teacher=teacher, distill_weight=weight)
         experts[new_classes[0]] = trained.class_names
     estimator = DegradationEstimator(config.estimator, class_names,
                                      [h for h in base["heads"] if h in class_names], experts)

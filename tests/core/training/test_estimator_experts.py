@@ -94,3 +94,11 @@ def test_experts_survive_saving_and_the_next_step_keeps_them(tmp_path) -> None:
 def test_new_classes_needs_the_base_estimator() -> None:
     with pytest.raises(ValidationError, match="warm_start must be 'base'"):
         _schedule(warm_start="scratch")
+
+
+def test_an_expert_trains_three_times_the_estimator_steps_unless_set() -> None:
+    """An expert learns the new type on features made for the old ones: it needs the longer schedule."""
+    assert _schedule(steps=40).resolved_expert_steps() == 120
+    assert _schedule(steps=40, expert_steps=50).resolved_expert_steps() == 50
+    with pytest.raises(ValidationError, match="expert_steps"):
+        _schedule(expert_steps=0)

@@ -263,11 +263,11 @@ def _only_an_expert_trains(tmp_path: Path, extended: TrainConfig, manifests: lis
     base = DegradationEstimator(extended.estimator, ["clean", "noise", "blur"]).eval()
     save_estimator(str(tmp_path / "base3.safetensors"), base, {})
     experts = extended.model_copy(update={"phase3": extended.phase3.model_copy(
-        update={"warm_start": "base", "trainable": "new_classes"})})
+        update={"warm_start": "base", "trainable": "new_classes", "expert_steps": 3})})
     grown = train_extended_estimator_file(experts, manifests, paths, str(tmp_path / "grown.safetensors"),
                                           base_estimator_path=str(tmp_path / "base3.safetensors"))
     assert grown["trained_classes"] == ["jpeg"] and grown["warm_start"]["classes"] == ["clean", "noise", "blur"]
-    assert grown["steps"] == 2 and "distillation" in grown["metrics"]
+    assert grown["steps"] == 3 and "distillation" in grown["metrics"]  # phase3.expert_steps, not phase3.steps
     loaded = load_estimator(str(tmp_path / "grown.safetensors"))
     assert loaded.expert_classes == {"jpeg": ["clean", "noise", "blur", "jpeg"]}
     assert loaded.class_names == ["clean", "noise", "blur", "jpeg"]
