@@ -27,7 +27,7 @@ from abair_core.training.extension import (
     check_photo,
     register_added_degradation,
     render_extension_report,
-    resolved_estimator_trainable,
+    resolved_estimator_steps,
     suite_with_task,
     train_extended_estimator_file,
 )
@@ -156,9 +156,8 @@ def train_extended_estimator(config: TrainConfig, manifests: list[str], dataset_
     resume = str(Path(work_dir) / ("resume-phase3-" + "-".join(f"{n}{a['version']}" for n, a in adapters.items())
                                    + ".safetensors"))
     base_path = base_estimator["path"] if base_estimator else None
-    steps = (config.phase3.resolved_expert_steps() if resolved_estimator_trainable(config, base_path) == "new_classes"
-             else config.phase3.steps)  # an expert trains for phase3.expert_steps
-    with phase_run("phase3", config, manifests[-1], dataset_hash, experiment_id, steps,
+    with phase_run("phase3", config, manifests[-1], dataset_hash, experiment_id,
+                   resolved_estimator_steps(config, base_path),
                    parent_run_id, {**pins, "dataset.manifest_uris": json.dumps(manifests)}) as run:
         summary = train_extended_estimator_file(config, manifests, {n: a["path"] for n, a in adapters.items()},
                                                 path, run.callback, resume, storage_options, base_path)

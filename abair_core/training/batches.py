@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -151,9 +152,7 @@ def _drawer(patches: PatchSet, indices: np.ndarray, by_label: bool) -> Drawer:
 def _label_balanced_probabilities(patches: PatchSet, indices: np.ndarray) -> np.ndarray:
     """The chance of each of ``indices`` under a by-label draw (:func:`_drawer` with ``by_label``)."""
     names = [patches.names[i] for i in indices.tolist()]
-    sizes: dict[str, int] = {}
-    for name in names:
-        sizes[name] = sizes.get(name, 0) + 1
+    sizes = Counter(names)
     return np.asarray([1.0 / (len(sizes) * sizes[name]) for name in names])
 
 
@@ -170,9 +169,7 @@ def _photo_matched_drawer(patches: PatchSet, candidates: np.ndarray, reference: 
     photo_share: dict[str, float] = {}
     for i, share in zip(reference.tolist(), _label_balanced_probabilities(patches, reference)):
         photo_share[source[i]] = photo_share.get(source[i], 0.0) + float(share)
-    per_photo: dict[str, int] = {}
-    for i in candidates.tolist():
-        per_photo[source[i]] = per_photo.get(source[i], 0) + 1
+    per_photo = Counter(source[i] for i in candidates.tolist())
     weights = np.asarray([photo_share.get(source[i], 0.0) / per_photo[source[i]] for i in candidates.tolist()])
     if weights.sum() <= 0:  # no candidate shares a photo with the reference
         return lambda n, rng: rng.choice(candidates, n)

@@ -444,6 +444,13 @@ def resolved_estimator_trainable(config: TrainConfig, base_estimator_path: str |
     return "new_classes" if config.phase3.warm_start == "base" and base_estimator_path is not None else "all"
 
 
+def resolved_estimator_steps(config: TrainConfig, base_estimator_path: str | None) -> int:
+    """The steps Phase III runs: ``phase3.expert_steps`` when a new class's expert trains, else ``phase3.steps``."""
+    if resolved_estimator_trainable(config, base_estimator_path) == "new_classes":
+        return config.phase3.resolved_expert_steps()
+    return config.phase3.steps
+
+
 def resolved_base_distillation(config: TrainConfig, base_estimator_path: str | None) -> float:
     """``phase3.base_distillation``, its null resolved to 1.0; 0 without a base estimator (nothing to keep)."""
     if base_estimator_path is None:

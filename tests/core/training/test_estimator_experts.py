@@ -102,3 +102,14 @@ def test_an_expert_trains_three_times_the_estimator_steps_unless_set() -> None:
     assert _schedule(steps=40, expert_steps=50).resolved_expert_steps() == 50
     with pytest.raises(ValidationError, match="expert_steps"):
         _schedule(expert_steps=0)
+
+
+def test_phase3_runs_the_expert_steps_only_when_an_expert_trains() -> None:
+    from abair_core.training.config import TrainConfig
+    from abair_core.training.extension import resolved_estimator_steps
+
+    config = TrainConfig.model_validate({"name": "x", "phase3": {"steps": 40, "warm_start": "base"}})
+    assert resolved_estimator_steps(config, "base-estimator.safetensors") == 120  # new_classes from the base
+    assert resolved_estimator_steps(config, None) == 40  # no base: the whole estimator trains
+    everything = config.model_copy(update={"phase3": config.phase3.model_copy(update={"trainable": "all"})})
+    assert resolved_estimator_steps(everything, "base-estimator.safetensors") == 40
