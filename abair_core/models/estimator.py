@@ -18,7 +18,12 @@ from torch import nn
 
 from abair_core.config import StrictConfig
 from abair_core.models.image_statistics import NUM_STATISTICS, degradation_statistics
-from abair_core.models.plausibility import PlausibilityConfig, apply_plausibility, implausible_classes
+from abair_core.models.plausibility import (
+    PlausibilityConfig,
+    apply_plausibility,
+    condition_out,
+    implausible_classes,
+)
 
 __all__ = ["DegradationEstimator", "EstimatorConfig", "crop_positions", "native_crops"]
 
@@ -209,7 +214,9 @@ class DegradationEstimator(nn.Module):
         """Class probabilities (N, K) for full images x (N, 3, H, W); deterministic without a generator.
 
         With ``config.plausibility.enabled`` the probability of each physically implausible class moves to
-        ``clean`` (the gates read the same crops the classifier sees).
+        ``clean`` (the gates read the same crops the classifier sees), except an expert's class: that one is
+        conditioned out, which restores exactly the decision of the estimator the expert was added to (the
+        expert's gate keeps the earlier classes' ratios), so a vetoed claim leaves an old task as it was.
         """
         return self.predict_proba_gated(x, generator)[0]
 
@@ -221,5 +228,8 @@ class DegradationEstimator(nn.Module):
         crops = self._crops(x, generator)
         raw = self._mean_logits(crops, x.shape[0]).softmax(dim=-1)
         mask = implausible_classes(crops, x.shape[0], self.class_names, self.config.plausibility)
-        gated = apply_plausibility(raw, mask, self.config.plausibility.gated_mass)
+        experts = torch.tensor([n in self.expert_classes for n in self.class_names], device=mask.device)
+        vetoed = mask & experts  # an expert's claim physics rules out: its gate is undone, nothing goes to clean
+        kept = condition_out(raw, vetoed)
+        gated = apply_plausibility(kept, mask & ~experts, self.config.plausibility.gated_mass)
         return gated, raw.masked_fill(~mask, 0.0)

@@ -35,7 +35,7 @@ from pydantic import Field
 from abair_core.config import StrictConfig
 from abair_core.models.image_statistics import STATISTIC_NAMES, degradation_statistics
 
-__all__ = ["PlausibilityConfig", "apply_plausibility", "implausible_classes", "level_fill"]
+__all__ = ["PlausibilityConfig", "apply_plausibility", "condition_out", "implausible_classes", "level_fill"]
 
 _Q99 = STATISTIC_NAMES.index("luma_q99")
 _LOG_NOISE = STATISTIC_NAMES.index("log_noise_luma")
@@ -154,3 +154,17 @@ def apply_plausibility(probs: torch.Tensor, mask: torch.Tensor, gated_mass: str 
         return to_clean
     top_gated = mask.gather(1, probs.argmax(dim=1, keepdim=True)).squeeze(1)
     return torch.where(top_gated[:, None], to_clean, kept / kept.sum(dim=1, keepdim=True).clamp_min(1e-12))
+
+
+def condition_out(probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The probabilities given that none of the masked classes is the answer: those dropped, the rest renormalised.
+
+    For an expert's class (see ``DegradationEstimator``) this undoes the expert's gate exactly: the classes scored
+    before it return to the probabilities their own estimator gave. A row whose every class is masked keeps its
+    probabilities.
+    """
+    if not bool(mask.any()):
+        return probs
+    kept = probs.masked_fill(mask, 0.0)
+    total = kept.sum(dim=1, keepdim=True)
+    return torch.where(total > 0, kept / total.clamp_min(1e-12), probs)

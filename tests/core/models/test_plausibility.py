@@ -14,6 +14,7 @@ from abair_core.models.estimator import DegradationEstimator, EstimatorConfig
 from abair_core.models.plausibility import (
     PlausibilityConfig,
     apply_plausibility,
+    condition_out,
     implausible_classes,
     level_fill,
 )
@@ -104,6 +105,45 @@ def test_clean_if_top_keeps_the_top_answer_unless_it_is_gated() -> None:
     assert apply_plausibility(probs, mask)[0].argmax() == 0  # the rule 'clean' would pass the noisy photo through
     with pytest.raises(ValueError, match="gated_mass"):
         apply_plausibility(probs, mask, "elsewhere")
+
+
+def test_condition_out_drops_the_masked_classes_and_renormalises_the_rest() -> None:
+    probs = torch.tensor([[0.1, 0.2, 0.3, 0.4], [0.0, 0.0, 0.0, 1.0]])
+    mask = torch.tensor([[False, False, False, True], [False, False, False, True]])
+    out = condition_out(probs, mask)
+    torch.testing.assert_close(out[0], torch.tensor([1 / 6, 2 / 6, 3 / 6, 0.0]))
+    torch.testing.assert_close(out[1], probs[1])  # nothing left to renormalise: kept as it was
+    assert condition_out(probs, torch.zeros_like(mask)) is probs
+
+
+def _with_a_jpeg_expert(base: DegradationEstimator, claim: float) -> DegradationEstimator:
+    """``base`` gated by a jpeg expert whose output layer claims every input with logit ``claim``."""
+    grown = DegradationEstimator(base.config, [*base.class_names, "jpeg"], experts={"jpeg": ["clean", "jpeg"]})
+    missing, unexpected = grown.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected and all(key.startswith("experts.") for key in missing)
+    with torch.no_grad():
+        layer = grown.experts["jpeg"].output_layer
+        layer.weight.zero_()
+        layer.bias.copy_(torch.tensor([0.0, claim]))
+    return grown.eval()
+
+
+def test_a_vetoed_expert_claim_restores_the_base_decision_exactly(estimator: DegradationEstimator) -> None:
+    """An expert that claims a photo without JPEG blocks (gated) leaves the old classes as the base scored them,
+    instead of sending its share to clean: a noisy photo the jpeg expert misreads stays noise."""
+    grown = _with_a_jpeg_expert(estimator, claim=5.0)
+    photo = _photo()
+    noisy = _degraded(photo, {"type": "noise", "sigma": 50})
+    blocky = _degraded(photo, {"type": "jpeg", "quality": 10})
+    x = torch.cat([_tensor(photo), _tensor(noisy), _tensor(blocky)])
+    with torch.no_grad():
+        base, _ = estimator.predict_proba_gated(x)
+        probs, moved = grown.predict_proba_gated(x)
+    jpeg = grown.class_names.index("jpeg")
+    torch.testing.assert_close(probs[:2, :jpeg], base[:2])  # no blocks: the jpeg gate undoes the expert
+    assert torch.all(probs[:2, jpeg] == 0) and torch.all(moved[:2, jpeg] > 0.9)  # reported as gated
+    assert probs[2, jpeg] > 0.9  # blocks: the expert's claim stands
+    torch.testing.assert_close(probs.sum(dim=1), torch.ones(3))
 
 
 def test_predict_proba_applies_the_gates(estimator: DegradationEstimator) -> None:
