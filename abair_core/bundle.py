@@ -119,25 +119,27 @@ class Restorer:
         """The estimator's class probabilities for one image (1, 3, H, W)."""
         return self._estimate(x)[0]
 
-    def _estimate(self, x: torch.Tensor) -> tuple[dict[str, float], dict[str, float], torch.Tensor]:
+    def _estimate(self, x: torch.Tensor) -> tuple[dict[str, float], dict[str, float], torch.Tensor, str]:
         """Probabilities (after the gates and the archive's ``clean_weight``), what the plausibility gates
-        moved to ``clean`` (classes that lost at least 0.005), and the probability row on the model's device."""
-        probs, moved = self.model.estimator.predict_proba_gated(x.to(self.device))
+        took from each vetoed class (classes that lost at least 0.005), the probability row on the model's
+        device, and the estimator's top class before the gates."""
+        probs, moved, raw = self.model.estimator.predict_proba_gated(x.to(self.device))
         probs = apply_clean_weight(probs, self.clean_weight)
         names = self.model.class_names
         probabilities = {name: float(p) for name, p in zip(names, probs[0].float().cpu())}
         gated = {name: round(float(m), 4) for name, m in zip(names, moved[0].float().cpu()) if float(m) >= 0.005}
-        return probabilities, gated, probs
+        return probabilities, gated, probs, names[int(raw[0].argmax())]
 
     @torch.no_grad()
     def restore_array(self, rgb: np.ndarray) -> RestoreOutput:
         """Restore an HWC float32 RGB image in [0, 1]; returns the image, probabilities, gates and action."""
         x = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
-        probabilities, gated, probs = self._estimate(x)
+        probabilities, gated, probs, top_before_gates = self._estimate(x)
         blind = self.mode in ("sw", "oh")
         if blind and max(probabilities, key=probabilities.get) == "clean":
             return RestoreOutput(rgb=np.asarray(rgb, dtype=np.float32), probabilities=probabilities,
-                                 action="passed_through_clean", gated=gated)
+                                 action="passed_through_clean", gated=gated,
+                                 top_before_gates=top_before_gates)
         names = self.model.adapter_names
         if blind:  # the plan's identity weight: p_clean under sw, 0 under oh (clean lost the arg-max above)
             plan_weights, plan_clean = self.model.plan_from_probabilities(probs.to(x.dtype), self.mode)
@@ -155,6 +157,6 @@ class Restorer:
         out = p_clean * x + (1.0 - p_clean) * restored
         out = out.clamp(0.0, 1.0)[0].permute(1, 2, 0).numpy()
         return RestoreOutput(rgb=np.ascontiguousarray(out, dtype=np.float32), probabilities=probabilities,
-                             action="restored", gated=gated)
+                             action="restored", gated=gated, top_before_gates=top_before_gates)
 
     __call__ = restore_array

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +26,7 @@ from abair_core.models.plausibility import (
     implausible_classes,
 )
 
-__all__ = ["DegradationEstimator", "EstimatorConfig", "crop_positions", "native_crops"]
+__all__ = ["DegradationEstimator", "EstimatorConfig", "GatedProbabilities", "crop_positions", "native_crops"]
 
 
 class EstimatorConfig(StrictConfig):
@@ -92,6 +93,14 @@ def _scorer(features: int, hidden: int, outputs: int) -> nn.Module:
     if not hidden:
         return nn.Linear(features, outputs)
     return nn.Sequential(nn.Linear(features, hidden), nn.GELU(), nn.Linear(hidden, outputs))
+
+
+class GatedProbabilities(NamedTuple):
+    """What :meth:`DegradationEstimator.predict_proba_gated` returns, each (N, K)."""
+
+    probabilities: torch.Tensor  #: after the plausibility gates (what routing uses)
+    moved: torch.Tensor  #: the probability each vetoed class lost to the gates (0 where none did)
+    raw: torch.Tensor  #: the learned estimator's own, before the gates
 
 
 class DegradationEstimator(nn.Module):
@@ -218,13 +227,13 @@ class DegradationEstimator(nn.Module):
         conditioned out, which restores exactly the decision of the estimator the expert was added to (the
         expert's gate keeps the earlier classes' ratios), so a vetoed claim leaves an old task as it was.
         """
-        return self.predict_proba_gated(x, generator)[0]
+        return self.predict_proba_gated(x, generator).probabilities
 
     def predict_proba_gated(
         self, x: torch.Tensor, generator: torch.Generator | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`predict_proba` and the probability (N, K) each class lost to the gates (0 where none
-        did), so a caller can report when physics overruled the learned estimator."""
+    ) -> GatedProbabilities:
+        """:meth:`predict_proba`, the probability (N, K) each class lost to the gates (0 where none did) and
+        the probabilities before the gates, so a caller can report when physics overruled the estimator."""
         crops = self._crops(x, generator)
         raw = self._mean_logits(crops, x.shape[0]).softmax(dim=-1)
         mask = implausible_classes(crops, x.shape[0], self.class_names, self.config.plausibility)
@@ -232,4 +241,4 @@ class DegradationEstimator(nn.Module):
         vetoed = mask & experts  # an expert's claim physics rules out: its gate is undone, nothing goes to clean
         kept = condition_out(raw, vetoed)
         gated = apply_plausibility(kept, mask & ~experts, self.config.plausibility.gated_mass)
-        return gated, raw.masked_fill(~mask, 0.0)
+        return GatedProbabilities(gated, raw.masked_fill(~mask, 0.0), raw)

@@ -60,8 +60,11 @@ class RestoreOutput:
     rgb: np.ndarray
     probabilities: dict[str, float] = field(default_factory=dict)
     action: str = "restored"  # "restored" | "passed_through_clean" | "low_confidence"
-    #: probability the plausibility gates moved from each vetoed class to ``clean`` (empty: none)
+    #: probability the plausibility gates took from each vetoed class (empty: none); it went to ``clean``, or
+    #: for an expert's class back to the classes the expert gated
     gated: dict[str, float] = field(default_factory=dict)
+    #: the estimator's top class before the gates ("" when unknown)
+    top_before_gates: str = ""
 
 
 class ImageRestorer(Protocol):
@@ -158,7 +161,8 @@ def restore_item(
             payload = data  # byte-exact copy: nothing was changed, so nothing is re-encoded
         call_with_retries(atomic_write_bytes, join_uri(dst_uri, key), payload, sleep=sleep)
         return make_row(
-            item.key, "ok", action=action, probabilities=probs, top_class=top, gated=gated, width=width, height=height,
+            item.key, "ok", action=action, probabilities=probs, top_class=top, gated=gated,
+            top_before_gates=str(getattr(out, "top_before_gates", "") or ""), width=width, height=height,
             input_bytes=input_bytes, output_bytes=len(payload), seconds=time.perf_counter() - start, **base,
         )
     except ImageDecodeError as exc:

@@ -64,6 +64,7 @@ RESULT_SCHEMA = pa.schema(
         ("probabilities", pa.string()),
         ("top_class", pa.string()),
         ("gated", pa.string()),
+        ("top_before_gates", pa.string()),
         ("width", pa.int64()),
         ("height", pa.int64()),
         ("input_bytes", pa.int64()),

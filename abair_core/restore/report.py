@@ -79,7 +79,10 @@ def degradation_mix(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
 
 def gate_summary(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """How often the plausibility gates acted: images where a vetoed class lost probability (per class),
-    and images they *overruled*, whose estimator's top class before the gates was a vetoed one."""
+    and images they *overruled*, whose estimator's top class before the gates was a vetoed one.
+
+    That top class is the row's ``top_before_gates``; rows written before the column existed rebuild it by
+    moving ``gated`` back out of ``clean`` (where the gates of that time sent it)."""
     by_class: Counter[str] = Counter()
     overruled = 0
     for row in rows:
@@ -87,6 +90,9 @@ def gate_summary(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         if not gated:
             continue
         by_class.update(gated.keys())
+        if row.get("top_before_gates"):
+            overruled += int(row["top_before_gates"] in gated)
+            continue
         raw = {k: float(v) for k, v in json.loads(row.get("probabilities") or "{}").items()}
         for name, moved in gated.items():
             raw[name] = raw.get(name, 0.0) + moved

@@ -147,6 +147,7 @@ def test_the_noise_gate_overrules_the_estimator_on_clean_photos_and_the_manifest
         if key in smooth:
             assert set(gated) == {"noise"} and gated["noise"] == pytest.approx(noise, abs=1e-4)
             assert probs["noise"] == 0.0 and row["action"] == "passed_through_clean"
+            assert row["top_before_gates"] == "noise"
             assert (out / key).read_bytes() == (setup["src"] / key).read_bytes()
         else:  # the astronaut crop's texture reads 5.6-6.1: noise stays plausible, the estimator decides
             assert gated == {} and row["action"] == "restored" and probs["noise"] > 0.5

@@ -137,11 +137,12 @@ def test_a_vetoed_expert_claim_restores_the_base_decision_exactly(estimator: Deg
     blocky = _degraded(photo, {"type": "jpeg", "quality": 10})
     x = torch.cat([_tensor(photo), _tensor(noisy), _tensor(blocky)])
     with torch.no_grad():
-        base, _ = estimator.predict_proba_gated(x)
-        probs, moved = grown.predict_proba_gated(x)
+        base = estimator.predict_proba(x)
+        probs, moved, raw = grown.predict_proba_gated(x)
     jpeg = grown.class_names.index("jpeg")
     torch.testing.assert_close(probs[:2, :jpeg], base[:2])  # no blocks: the jpeg gate undoes the expert
     assert torch.all(probs[:2, jpeg] == 0) and torch.all(moved[:2, jpeg] > 0.9)  # reported as gated
+    assert torch.all(raw.argmax(dim=1) == jpeg)  # the expert's claim was the top answer before the gate
     assert probs[2, jpeg] > 0.9  # blocks: the expert's claim stands
     torch.testing.assert_close(probs.sum(dim=1), torch.ones(3))
 
@@ -168,7 +169,7 @@ def test_predict_proba_applies_the_gates(estimator: DegradationEstimator) -> Non
 def test_predict_proba_gated_reports_what_each_gate_moved(estimator: DegradationEstimator) -> None:
     x = torch.cat([_tensor(_photo()), _tensor(_photo("chelsea"))])
     with torch.no_grad():
-        probs, moved = estimator.predict_proba_gated(x)
+        probs, moved, raw = estimator.predict_proba_gated(x)
         torch.testing.assert_close(probs, estimator.predict_proba(x))
         estimator.config.plausibility = PlausibilityConfig(enabled=False)
         try:
@@ -179,6 +180,7 @@ def test_predict_proba_gated_reports_what_each_gate_moved(estimator: Degradation
     torch.testing.assert_close(moved[:, gated], off[:, gated])  # the estimator's own numbers, before the gates
     assert torch.all(moved[:, [i for i in range(len(CLASSES)) if i not in gated]] == 0)
     torch.testing.assert_close(probs[:, 0], off[:, 0] + moved.sum(dim=1))
+    torch.testing.assert_close(raw, off)  # what it said before the gates
 
 
 def test_estimator_files_keep_their_bars_and_old_files_load_with_the_gates_off(

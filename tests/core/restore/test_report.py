@@ -70,6 +70,10 @@ def test_gate_summary_counts_vetoes_and_the_images_they_overruled():
     assert s["plausibility_gates"] == {"overruled": 1, "by_class": {"noise": 2}}
     md = render_report_markdown(s)
     assert "## Plausibility gates" in md and "was overruled: 1." in md and "| noise | 2 |" in md
+    # an expert's vetoed claim went back to the classes it gated, not to clean: only the recorded top tells
+    expert = make_row("z.png", "ok", action="restored", probabilities=json.dumps({"clean": 0.0, "noise": 1.0}),
+                      gated=json.dumps({"jpeg": 0.6}), top_before_gates="jpeg")
+    assert summarize([expert], 1.0)["plausibility_gates"] == {"overruled": 1, "by_class": {"jpeg": 1}}
     assert "## Plausibility gates" not in render_report_markdown(summarize(rows(), wall_seconds=1.0))
 
 
