@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = model_suite_parser(__doc__.splitlines()[0])
     parser.add_argument("--groups", nargs="+", default=list(GROUPS), choices=GROUPS)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="override a gate bar, e.g. blur_max_sharpness=0.9 (exploration)")
+                        help="override a gate setting, e.g. blur_max_sharpness=0.9 or expert_veto=clean (exploration)")
     return parser.parse_args(argv)
 
 

@@ -223,9 +223,10 @@ class DegradationEstimator(nn.Module):
         """Class probabilities (N, K) for full images x (N, 3, H, W); deterministic without a generator.
 
         With ``config.plausibility.enabled`` the probability of each physically implausible class moves to
-        ``clean`` (the gates read the same crops the classifier sees), except an expert's class: that one is
-        conditioned out, which restores exactly the decision of the estimator the expert was added to (the
-        expert's gate keeps the earlier classes' ratios), so a vetoed claim leaves an old task as it was.
+        ``clean`` (the gates read the same crops the classifier sees), except an expert's class (with
+        ``plausibility.expert_veto: base``, the default): that one is conditioned out, which restores exactly the
+        decision of the estimator the expert was added to (the expert's gate keeps the earlier classes' ratios),
+        so a vetoed claim leaves an old task as it was.
         """
         return self.predict_proba_gated(x, generator).probabilities
 
@@ -238,6 +239,8 @@ class DegradationEstimator(nn.Module):
         raw = self._mean_logits(crops, x.shape[0]).softmax(dim=-1)
         mask = implausible_classes(crops, x.shape[0], self.class_names, self.config.plausibility)
         experts = torch.tensor([n in self.expert_classes for n in self.class_names], device=mask.device)
+        if self.config.plausibility.expert_veto != "base":
+            experts = torch.zeros_like(experts)  # 'clean': an expert's class is gated like any other
         vetoed = mask & experts  # an expert's claim physics rules out: its gate is undone, nothing goes to clean
         kept = condition_out(raw, vetoed)
         gated = apply_plausibility(kept, mask & ~experts, self.config.plausibility.gated_mass)

@@ -79,6 +79,12 @@ class PlausibilityConfig(StrictConfig):
         "only when a gated class is the estimator's top answer (it is confused about this image), otherwise "
         "the gated classes are dropped and every other class renormalised, so the top answer stands (a noisy "
         "photo half read as bit_depth stays noise instead of passing through as clean)")
+    expert_veto: Literal["base", "clean"] = Field(
+        "base", description="where the probability of an added degradation's expert goes when its class is gated: "
+        "'base' conditions it out, so the classes the expert gates get back exactly what the estimator it was "
+        "added to said (an old task keeps its route); 'clean' sends it to clean like any gated class (estimator "
+        "files written before 2026-12-04 load with 'clean'; it passed 10 of the small suite's 132 noise inputs "
+        "through after the jpeg expert claimed them)")
 
 
 def implausible_classes(crops: torch.Tensor, n: int, class_names: Sequence[str],

@@ -145,6 +145,26 @@ def test_a_vetoed_expert_claim_restores_the_base_decision_exactly(estimator: Deg
     assert torch.all(raw.argmax(dim=1) == jpeg)  # the expert's claim was the top answer before the gate
     assert probs[2, jpeg] > 0.9  # blocks: the expert's claim stands
     torch.testing.assert_close(probs.sum(dim=1), torch.ones(3))
+    # expert_veto 'clean' (files written before 2026-12-04): the vetoed claim goes to clean like any gated class
+    grown.config.plausibility = grown.config.plausibility.model_copy(update={"expert_veto": "clean"})
+    with torch.no_grad():
+        to_clean, _, _ = grown.predict_proba_gated(x)
+    assert torch.all(to_clean[:2, 0] > 0.9) and torch.all(to_clean[:2, jpeg] == 0)
+    torch.testing.assert_close(to_clean[2], probs[2])  # nothing vetoed: the same either way
+
+
+def test_expert_files_written_before_the_expert_veto_setting_keep_their_rule(tmp_path) -> None:
+    torch.manual_seed(0)
+    grown = _with_a_jpeg_expert(DegradationEstimator(EstimatorConfig(), CLASSES).eval(), claim=5.0)
+    path = str(tmp_path / "estimator.safetensors")
+    save_estimator(path, grown, {})
+    assert load_estimator(path).config.plausibility.expert_veto == "base"
+    tensors, metadata = load_checkpoint(path)
+    del metadata["estimator_config"]["plausibility"]["expert_veto"]  # written before the setting existed
+    old = str(tmp_path / "old.safetensors")
+    save_checkpoint(old, tensors, metadata)
+    loaded = load_estimator(old)
+    assert loaded.expert_classes == {"jpeg": ["clean", "jpeg"]} and loaded.config.plausibility.expert_veto == "clean"
 
 
 def test_predict_proba_applies_the_gates(estimator: DegradationEstimator) -> None:
