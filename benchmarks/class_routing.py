@@ -5,9 +5,10 @@ Usage: ``python benchmarks/class_routing.py --target snow --estimator NAME=MODEL
 
 ``MODEL`` is a bundle directory, a ``models:/`` URI or an estimator ``.safetensors`` file. Every input of every
 unpaired task goes through each estimator (with its plausibility gates, as ``abair restore`` uses it); a cell
-counts the inputs whose most probable class is ``--target``. The target's own tasks should count high, every
-other task zero: an input claimed there is restored with the wrong adapter under OH. Rewrites the
-docs/BENCHMARKS.md section "Class routing: <title>".
+counts the inputs whose most probable class is ``--target``, and ``a (b)`` where the gates changed that: b
+inputs had it as their top class before the gates. The target's own tasks should count high, every other task
+zero: an input claimed there is restored with the wrong adapter under OH, and one claimed only before the gates
+goes wherever the gate sends it. Rewrites the docs/BENCHMARKS.md section "Class routing: <title>".
 """
 
 from __future__ import annotations
@@ -52,26 +53,36 @@ def estimator_file(model: str) -> Path:
 
 @torch.no_grad()
 def count_routes(estimators: dict[str, DegradationEstimator], target: str, suite, photos) -> dict[str, dict]:
-    """Per task: its input count and, per estimator, how many inputs have ``target`` as the most probable class."""
+    """Per task: its input count and, per estimator, how many inputs have ``target`` as the most probable class
+    (``row[name]``) and how many had it before the plausibility gates (``row["before"][name]``)."""
     counts: dict[str, dict] = {}
     for _group, task, *_, x in suite_inputs(suite, photos, GROUPS):
-        row = counts.setdefault(task.id, {"inputs": 0, **{name: 0 for name in estimators}})
+        row = counts.setdefault(task.id, {"inputs": 0, **{name: 0 for name in estimators},
+                                          "before": {name: 0 for name in estimators}})
         row["inputs"] += 1
         for name, estimator in estimators.items():
-            top = estimator.class_names[int(estimator.predict_proba(x)[0].argmax())]
-            row[name] += int(top == target)
+            gated = estimator.predict_proba_gated(x)
+            row[name] += int(estimator.class_names[int(gated.probabilities[0].argmax())] == target)
+            row["before"][name] += int(estimator.class_names[int(gated.raw[0].argmax())] == target)
     return counts
+
+
+def _cell(after: int, before: int) -> str:
+    """``after``, or ``after (before)`` when the gates changed the count."""
+    return str(after) if after == before else f"{after} ({before})"
 
 
 def render(counts: dict[str, dict], names: list[str], target: str) -> str:
     """Markdown: one row per task, one column per estimator (inputs sent to ``target``), then the claims elsewhere."""
     lines = [f"| task | inputs | {' | '.join(names)} |", "|---|---:|" + "---:|" * len(names)]
     for task, row in counts.items():
-        lines.append(f"| {task} | {row['inputs']} | " + " | ".join(str(row[n]) for n in names) + " |")
+        lines.append(f"| {task} | {row['inputs']} | "
+                     + " | ".join(_cell(row[n], row["before"][n]) for n in names) + " |")
     own = [t for t in counts if target in t]  # the target's own tasks (snow, haze_snow) by id
-    claimed = {n: sum(row[n] for t, row in counts.items() if t not in own) for n in names}
-    lines.append(f"| every other task (claimed by mistake) | {sum(counts[t]['inputs'] for t in counts if t not in own)}"
-                 " | " + " | ".join(str(claimed[n]) for n in names) + " |")
+    others = [row for t, row in counts.items() if t not in own]
+    cells = [_cell(sum(r[n] for r in others), sum(r["before"][n] for r in others)) for n in names]
+    lines.append(f"| every other task (claimed by mistake) | {sum(r['inputs'] for r in others)} | "
+                 + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -92,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         command = (f"python benchmarks/class_routing.py --target {args.target} --estimator "
                    + " ".join(f"{n}={m}" for n, m in sources.items()) + f" --suite {args.suite}"
                    + (f" --images {args.images}" if args.images else ""))
-        note = (f"Inputs of each task whose most probable class is `{args.target}`. Command: `{command}`. "
+        note = (f"Inputs of each task whose most probable class is `{args.target}`; `a (b)`: b of them before the "
+                f"plausibility gates. Command: `{command}`. "
                 f"{dt.date.today().isoformat()}, {time.perf_counter() - began:.0f} s.\n\n")
         update_section(ROOT / "docs/BENCHMARKS.md", f"Class routing: {title}", note + body + "\n")
     return 0
