@@ -238,10 +238,9 @@ class DegradationEstimator(nn.Module):
         crops = self._crops(x, generator)
         raw = self._mean_logits(crops, x.shape[0]).softmax(dim=-1)
         mask = implausible_classes(crops, x.shape[0], self.class_names, self.config.plausibility)
-        experts = torch.tensor([n in self.expert_classes for n in self.class_names], device=mask.device)
-        if self.config.plausibility.expert_veto != "base":
-            experts = torch.zeros_like(experts)  # 'clean': an expert's class is gated like any other
-        vetoed = mask & experts  # an expert's claim physics rules out: its gate is undone, nothing goes to clean
-        kept = condition_out(raw, vetoed)
+        # expert_veto 'base': an expert's vetoed claim is conditioned out (its gate undone); 'clean': gated like any
+        by_base = self.config.plausibility.expert_veto == "base"
+        experts = torch.tensor([by_base and n in self.expert_classes for n in self.class_names], device=mask.device)
+        kept = condition_out(raw, mask & experts)
         gated = apply_plausibility(kept, mask & ~experts, self.config.plausibility.gated_mass)
         return GatedProbabilities(gated, raw.masked_fill(~mask, 0.0), raw)

@@ -153,13 +153,12 @@ def apply_plausibility(probs: torch.Tensor, mask: torch.Tensor, gated_mass: str 
         raise ValueError(f"gated_mass must be 'clean' or 'clean_if_top', got {gated_mass!r}")
     if not bool(mask.any()):
         return probs
-    kept = probs.masked_fill(mask, 0.0)
-    to_clean = kept.clone()
+    to_clean = probs.masked_fill(mask, 0.0)  # a new tensor: probs stays as it was
     to_clean[:, 0] = to_clean[:, 0] + probs.masked_fill(~mask, 0.0).sum(dim=1)
     if gated_mass == "clean":
         return to_clean
     top_gated = mask.gather(1, probs.argmax(dim=1, keepdim=True)).squeeze(1)
-    return torch.where(top_gated[:, None], to_clean, kept / kept.sum(dim=1, keepdim=True).clamp_min(1e-12))
+    return torch.where(top_gated[:, None], to_clean, condition_out(probs, mask))
 
 
 def condition_out(probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

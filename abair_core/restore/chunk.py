@@ -51,6 +51,7 @@ class RestoreOutputLike(Protocol):
     probabilities: Mapping[str, float]
     action: str
     gated: Mapping[str, float]
+    top_before_gates: str
 
 
 @dataclass
@@ -162,7 +163,7 @@ def restore_item(
         call_with_retries(atomic_write_bytes, join_uri(dst_uri, key), payload, sleep=sleep)
         return make_row(
             item.key, "ok", action=action, probabilities=probs, top_class=top, gated=gated,
-            top_before_gates=str(getattr(out, "top_before_gates", "") or ""), width=width, height=height,
+            top_before_gates=out.top_before_gates, width=width, height=height,
             input_bytes=input_bytes, output_bytes=len(payload), seconds=time.perf_counter() - start, **base,
         )
     except ImageDecodeError as exc:
