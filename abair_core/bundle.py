@@ -99,16 +99,19 @@ def load_bundle(directory: str | Path, device: str = "cpu") -> ABAIR:
 class Restorer:
     """Restores one HWC image at a time with a loaded model: what each batch worker holds once.
 
-    The estimator sees the whole image once; its adapter weights are folded into the backbone for that
+    The estimator sees the whole image once (``estimator_crops`` native crops on a grid over it; None: the
+    estimator's stored count); its adapter weights are folded into the backbone for that
     image (one weight row, so the cost is the bare backbone's) and the image is restored tile by tile.
     The ``clean`` probability drives the identity path: pure pass-through when ``clean`` wins.
     """
 
     def __init__(self, model: ABAIR, mode: str = "sw", tile: int = 512, overlap: int = 32,
-                 device: str | torch.device = "cpu", clean_weight: float = 1.0) -> None:
+                 device: str | torch.device = "cpu", clean_weight: float = 1.0,
+                 estimator_crops: int | None = None) -> None:
         self.model = model.eval()
         self.mode = mode
         self.clean_weight = float(clean_weight)
+        self.estimator_crops = estimator_crops
         self.tile = tile
         self.overlap = overlap
         self.device = torch.device(device)
@@ -123,7 +126,7 @@ class Restorer:
         """Probabilities (after the gates and the archive's ``clean_weight``), what the plausibility gates
         took from each vetoed class (classes that lost at least 0.005), the probability row on the model's
         device, and the estimator's top class before the gates."""
-        probs, moved, raw = self.model.estimator.predict_proba_gated(x.to(self.device))
+        probs, moved, raw = self.model.estimator.predict_proba_gated(x.to(self.device), num_crops=self.estimator_crops)
         probs = apply_clean_weight(probs, self.clean_weight)
         names = self.model.class_names
         probabilities = {name: float(p) for name, p in zip(names, probs[0].float().cpu())}

@@ -54,8 +54,10 @@ class AbairBundleModel(mlflow.pyfunc.PythonModel):
             raise ValueError(f"unknown mode {mode!r} (allowed: {', '.join(allowed)})")
         if mode not in self.restorers:
             from abair_core.bundle import Restorer
+            from abair_core.restore.plan import RestoreSettings
 
-            self.restorers[mode] = Restorer(self.model, mode=mode, tile=TILE, overlap=OVERLAP)
+            self.restorers[mode] = Restorer(self.model, mode=mode, tile=TILE, overlap=OVERLAP,
+                                            estimator_crops=RestoreSettings().estimator_crops)
         return self.restorers[mode]
 
 

@@ -109,7 +109,7 @@ def cached_restorer(model: Mapping[str, str], settings: RestoreSettings) -> Any:
     the worker's environment.
     """
     key = (model["bundle_dir"], settings.mode, settings.tile, settings.overlap, settings.clean_weight,
-           threading.get_ident())
+           settings.estimator_crops, threading.get_ident())
     with _RESTORERS_LOCK:
         restorer = _RESTORERS.get(key)
     if restorer is not None:
@@ -125,7 +125,7 @@ def cached_restorer(model: Mapping[str, str], settings: RestoreSettings) -> Any:
         bundle_dir = resolve_model(model["uri"]).bundle_dir
     device = "cuda" if torch.cuda.is_available() else "cpu"
     restorer = Restorer(load_bundle(bundle_dir, device=device), settings.mode, settings.tile, settings.overlap,
-                        device=device, clean_weight=settings.clean_weight)
+                        device=device, clean_weight=settings.clean_weight, estimator_crops=settings.estimator_crops)
     with _RESTORERS_LOCK:
         MODEL_LOADS[model["bundle_dir"]] += 1
         return _RESTORERS.setdefault(key, restorer)

@@ -207,13 +207,13 @@ class DegradationEstimator(nn.Module):
             logits = torch.cat([logits, (torch.logsumexp(logits, dim=1) + log_odds).unsqueeze(1)], dim=1)
         return logits[:, self.class_order]
 
-    def _crops(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """The ``num_crops`` native crops of each image, flattened to (N * num_crops, 3, crop, crop)."""
-        crops = native_crops(x, self.config.crop_size, self.config.num_crops, generator)
+    def _crops(self, x: torch.Tensor, generator: torch.Generator | None, count: int | None = None) -> torch.Tensor:
+        """``count`` (default ``num_crops``) native crops of each image, flattened to (N * count, 3, crop, crop)."""
+        crops = native_crops(x, self.config.crop_size, count or self.config.num_crops, generator)
         return crops.reshape(-1, *crops.shape[2:])
 
     def _mean_logits(self, crops: torch.Tensor, n: int) -> torch.Tensor:
-        return self(crops).reshape(n, self.config.num_crops, -1).mean(dim=1)
+        return self(crops).reshape(n, crops.shape[0] // n, -1).mean(dim=1)
 
     def predict_logits(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Logits (N, K) averaged over ``num_crops`` native crops of each full image."""
@@ -231,11 +231,16 @@ class DegradationEstimator(nn.Module):
         return self.predict_proba_gated(x, generator).probabilities
 
     def predict_proba_gated(
-        self, x: torch.Tensor, generator: torch.Generator | None = None
+        self, x: torch.Tensor, generator: torch.Generator | None = None, num_crops: int | None = None
     ) -> GatedProbabilities:
         """:meth:`predict_proba`, the probability (N, K) each class lost to the gates (0 where none did) and
-        the probabilities before the gates, so a caller can report when physics overruled the estimator."""
-        crops = self._crops(x, generator)
+        the probabilities before the gates, so a caller can report when physics overruled the estimator.
+
+        ``num_crops`` replaces the stored crop count for this call: the stored 4 crops are the corners of the
+        image, which cover a training patch but only the borders of a whole photo (its background: out of focus,
+        sky, vignetting); production reads a denser grid (``RestoreSettings.estimator_crops``).
+        """
+        crops = self._crops(x, generator, num_crops)
         raw = self._mean_logits(crops, x.shape[0]).softmax(dim=-1)
         mask = implausible_classes(crops, x.shape[0], self.class_names, self.config.plausibility)
         # expert_veto 'base': an expert's vetoed claim is conditioned out (its gate undone); 'clean': gated like any

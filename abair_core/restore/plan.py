@@ -74,6 +74,10 @@ class RestoreSettings(StrictConfig):
     clean_weight: float = Field(
         1.0, gt=0.0, le=1000.0, description="The archive's prior on clean: scales the odds of the estimator's "
         "clean class (1 = as trained; 3 = mostly clean archive, three times the evidence needed to restore).")
+    estimator_crops: int | None = Field(
+        16, ge=1, le=256, description="Native crops the estimator reads per image, on an evenly spaced grid "
+        "(16: 4 x 4); null: the estimator's stored count (4: the corners only, which on a whole photo are its "
+        "background).")
     tile: int = Field(512, ge=16, description="Tile side for restoring large images with bounded memory.")
     overlap: int = Field(32, ge=0, description="Overlap between neighbouring tiles, blended smoothly.")
     max_failure_rate: float = Field(
@@ -85,17 +89,18 @@ class RestoreSettings(StrictConfig):
 
 
 #: Fields of :class:`RestoreSettings` that change the bytes of an output.
-PIXEL_FIELDS: tuple[str, ...] = ("mode", "tile", "overlap", "jpeg_quality", "min_confidence", "clean_weight")
-#: Pixel fields added later: they enter the hash only when set away from their default, so the hash of an
-#: archive restored before they existed (with their default behaviour) stays the same and nothing is redone.
-_LATER_PIXEL_DEFAULTS: dict[str, object] = {
-    name: RestoreSettings.model_fields[name].default for name in ("clean_weight",)}
+PIXEL_FIELDS: tuple[str, ...] = ("mode", "tile", "overlap", "jpeg_quality", "min_confidence", "clean_weight",
+                                  "estimator_crops")
+#: Pixel fields added later, with the value that behaves as before they existed: they enter the hash only when
+#: set away from it, so an archive restored before keeps its hash while its behaviour is unchanged, and is redone
+#: once when the new value changes the outputs (``estimator_crops``: 16 since 2026-12-04, the stored 4 before).
+_LEGACY_PIXEL_VALUES: dict[str, object] = {"clean_weight": 1.0, "estimator_crops": None}
 
 
 def settings_hash(settings: RestoreSettings) -> str:
     """SHA-256 (hex) of the settings that change output pixels; other knobs never force a redo."""
     payload = {name: getattr(settings, name) for name in PIXEL_FIELDS
-               if name not in _LATER_PIXEL_DEFAULTS or getattr(settings, name) != _LATER_PIXEL_DEFAULTS[name]}
+               if name not in _LEGACY_PIXEL_VALUES or getattr(settings, name) != _LEGACY_PIXEL_VALUES[name]}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
 

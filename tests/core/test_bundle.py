@@ -57,6 +57,21 @@ def test_restorer_keeps_shape_and_reports_probabilities():
         assert np.array_equal(out.rgb, rgb)
 
 
+def test_restorer_reads_the_estimator_crops_it_is_given():
+    """``estimator_crops`` (the restore setting) replaces the estimator's stored crop count; None keeps it."""
+    model = trained_like_model()
+    rgb = data.astronaut()[:200, :240].astype(np.float32) / 255.0
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        for crops in (None, 1, 16):
+            want = model.estimator.predict_proba_gated(x, num_crops=crops).probabilities[0]
+            got = Restorer(model, estimator_crops=crops).probabilities(x)
+            assert got == pytest.approx({n: float(p) for n, p in zip(model.class_names, want, strict=True)})
+        stored = Restorer(model).probabilities(x)
+    assert stored == pytest.approx(Restorer(model, estimator_crops=model.estimator.config.num_crops).probabilities(x))
+    assert stored != pytest.approx(Restorer(model, estimator_crops=16).probabilities(x))
+
+
 def test_restorer_tiled_equals_model_restore_for_a_fixed_adapter():
     model = trained_like_model()
     rgb = data.chelsea()[:64, :64].astype(np.float32) / 255.0

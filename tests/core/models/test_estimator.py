@@ -55,6 +55,20 @@ def test_predict_proba_averages_the_logits_of_native_crops(estimator: Degradatio
         torch.testing.assert_close(estimator.predict_logits(x).softmax(dim=-1), want)
 
 
+def test_a_call_can_read_a_denser_grid_than_the_stored_corners(estimator: DegradationEstimator) -> None:
+    """Production reads 16 crops of a whole photo (a 4 x 4 grid) instead of its 4 corners: the same estimator,
+    its logits averaged over the grid, the gates reading the same crops."""
+    x = _photo("coffee", 300)
+    with torch.no_grad():
+        grid = crop_positions(300, 300, 64, 16)
+        assert sorted({y for y, _ in grid}) == [0, 79, 157, 236]  # the whole photo, not only its border
+        want = torch.stack([estimator(x[:, :, y : y + 64, c : c + 64]) for y, c in grid]).mean(dim=0).softmax(-1)
+        dense = estimator.predict_proba_gated(x, num_crops=16)
+        torch.testing.assert_close(dense.raw, want)
+        torch.testing.assert_close(estimator.predict_proba_gated(x).raw, estimator.predict_logits(x).softmax(-1))
+        assert not torch.allclose(dense.raw, estimator.predict_proba_gated(x).raw)
+
+
 def test_crop_layout() -> None:
     assert crop_positions(100, 200, 64, 1) == [(18, 68)]
     assert crop_positions(100, 200, 64, 4) == [(0, 0), (0, 136), (36, 0), (36, 136)]

@@ -48,7 +48,8 @@ def test_settings_validate_ranges_and_unknown_keys():
 
 def test_settings_hash_covers_pixel_fields_only():
     base = settings_hash(RestoreSettings())
-    for change in ({"mode": "oh"}, {"tile": 256}, {"overlap": 0}, {"jpeg_quality": 90}, {"min_confidence": 0.5}):
+    for change in ({"mode": "oh"}, {"tile": 256}, {"overlap": 0}, {"jpeg_quality": 90}, {"min_confidence": 0.5},
+                   {"estimator_crops": 9}, {"estimator_crops": None}):
         assert settings_hash(RestoreSettings(**change)) != base, change
     for change in ({"chunk_size": 3}, {"max_failure_rate": 0.5}, {"include": "*.png"},
                    {"reprocess_on_new_model": True}, {"max_pixels": 10}):
@@ -56,15 +57,19 @@ def test_settings_hash_covers_pixel_fields_only():
     assert len(base) == 64
 
 
-def test_clean_weight_enters_the_hash_only_away_from_its_default():
-    """An archive restored before ``clean_weight`` existed keeps its hash, so upgrading redoes nothing."""
+def test_later_pixel_fields_enter_the_hash_only_away_from_their_legacy_value():
+    """Settings that behave as before ``clean_weight`` and ``estimator_crops`` existed keep an archive's old hash
+    (nothing redone); the shipped 16 estimator crops change outputs, so an archive restored before is redone once."""
     import hashlib
     import json
 
-    settings = RestoreSettings()
-    before = {name: getattr(settings, name) for name in ("mode", "tile", "overlap", "jpeg_quality", "min_confidence")}
-    assert settings_hash(settings) == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
-    assert settings_hash(RestoreSettings(clean_weight=3.0)) != settings_hash(settings)
+    legacy = RestoreSettings(estimator_crops=None)
+    before = {name: getattr(legacy, name) for name in ("mode", "tile", "overlap", "jpeg_quality", "min_confidence")}
+    assert settings_hash(legacy) == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
+    assert settings_hash(RestoreSettings(clean_weight=3.0, estimator_crops=None)) != settings_hash(legacy)
+    assert RestoreSettings().estimator_crops == 16 and settings_hash(RestoreSettings()) != settings_hash(legacy)
+    with pytest.raises(ConfigError, match="estimator_crops"):
+        validate_config({"estimator_crops": 0}, RestoreSettings)
     with pytest.raises(ConfigError, match="clean_weight"):
         validate_config({"clean_weight": 0}, RestoreSettings)
 
