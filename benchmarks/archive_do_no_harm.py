@@ -39,10 +39,13 @@ from doc_sections import update_section
 from PIL import Image
 from plausibility_gate import suite_photos
 
+from abair_core.data.patches import to_uint8
+from abair_core.evaluation.gate import load_gate
 from abair_core.evaluation.runner import degrade_task_input, score_images
 
 ACTIONS = ("restored", "passed_through_clean", "low_confidence")
 CLEAN_MEAN_DB, CLEAN_WORST_DB = 40.0, 35.0  # the do-no-harm issue's acceptance for clean photos
+GATE_CONFIG = ROOT / "configs/promotion/gate.yaml"
 
 
 class ArchiveImage(NamedTuple):
@@ -67,8 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--restore-config", default=None,
                         help="configs/restore/<name>.yaml for abair restore (e.g. estimator_crops: null)")
     parser.add_argument("--seed", type=int, default=0, help="the suite's degradation draw")
-    parser.add_argument("--margin", type=float, default=0.05,
-                        help="dB a mild task may fall below its input and still count as no worse (the gate's)")
+    parser.add_argument("--margin", type=float, default=None,
+                        help="dB a mild task may fall below its input and still count as no worse (default: the "
+                        "promotion gate's max_input_psnr_loss, configs/promotion/gate.yaml)")
     parser.add_argument("--work", default=None, help="folder for the archive and outputs (default: a temporary one)")
     parser.add_argument("--title", default=None, help="section title suffix (default: the model and suite)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
@@ -79,10 +83,6 @@ def psnr(image: np.ndarray, reference: np.ndarray) -> float:
     return min(score_images(image, reference)["psnr"], CAP)
 
 
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
-
-
 def write_archive(suite: Any, photos: dict[str, np.ndarray], groups: list[str], seed: int,
                   folder: Path) -> dict[str, ArchiveImage]:
     """Every photo degraded whole by every synthesized task of ``groups``, as 8-bit PNGs under ``folder``."""
@@ -91,11 +91,11 @@ def write_archive(suite: Any, photos: dict[str, np.ndarray], groups: list[str], 
     for group, task in whole.tasks():
         if group not in groups or task.paired is not None:
             continue
+        (folder / task.id).mkdir(parents=True, exist_ok=True)
         for name, photo in photos.items():
             degraded, reference = degrade_task_input(whole, task, name, photo, seed, 0)
             pixels = to_uint8(degraded)
             key = f"{task.id}/{Path(name).stem}.png"
-            (folder / task.id).mkdir(parents=True, exist_ok=True)
             Image.fromarray(pixels).save(folder / key)
             images[key] = ArchiveImage(key, group, task.id, reference, psnr(pixels.astype(np.float32) / 255.0,
                                                                              reference))
@@ -195,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="abair-archive-") as scratch:
         rows = measure(args, Path(args.work) if args.work else Path(scratch))
-    body = task_table(rows) + "\n\nAcceptance (docs/DO_NO_HARM.md):\n\n" + "\n".join(acceptance(rows, args.margin))
+    margin = args.margin if args.margin is not None else load_gate(str(GATE_CONFIG)).max_input_psnr_loss
+    body = task_table(rows) + "\n\nAcceptance (docs/DO_NO_HARM.md):\n\n" + "\n".join(acceptance(rows, margin))
     print(body)
     if not args.no_write:
         title = args.title or f"{args.model}, {Path(args.suite).stem}"
