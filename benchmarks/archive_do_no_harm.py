@@ -179,6 +179,12 @@ def acceptance(rows: list[dict[str, Any]], margin: float) -> list[str]:
     return lines
 
 
+def report_body(rows: list[dict[str, Any]], margin: float) -> str:
+    """The task table and, when clean or mild photos ran, the acceptance lines (a known-only run has no targets)."""
+    verdicts = acceptance(rows, margin)
+    return task_table(rows) + ("\n\nAcceptance (docs/DO_NO_HARM.md):\n\n" + "\n".join(verdicts) if verdicts else "")
+
+
 def measure(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     suite, photos = suite_photos(args.suite, args.images)
     images = write_archive(suite, photos, args.groups, args.seed, work / "archive")
@@ -196,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="abair-archive-") as scratch:
         rows = measure(args, Path(args.work) if args.work else Path(scratch))
     margin = args.margin if args.margin is not None else load_gate(str(GATE_CONFIG)).max_input_psnr_loss
-    body = task_table(rows) + "\n\nAcceptance (docs/DO_NO_HARM.md):\n\n" + "\n".join(acceptance(rows, margin))
+    body = report_body(rows, margin)
     print(body)
     if not args.no_write:
         title = args.title or f"{args.model}, {Path(args.suite).stem}"

@@ -63,3 +63,16 @@ def test_acceptance_reads_the_issue_targets(load_script) -> None:
     assert "blur_s05 not met: output - input -0.50 dB" in blur
     rows[1]["output"] = 34.0  # one photo under the 35 dB floor fails the clean target whatever the mean
     assert "clean photos not met" in script.acceptance(rows, margin=0.05)[0]
+
+
+def test_a_known_only_run_reports_no_acceptance_heading(load_script) -> None:
+    """The targets are the clean and mild rows: a known-only run's section ends with its table, not an empty list."""
+    script = load_script("archive_do_no_harm")
+    known = [{"weight": 1.0, "group": "known", "task": "rain", "key": f"rain/{i}.png", "input": 24.0, "output": 35.0,
+              "status": "ok", "action": "restored", "top": "rain"} for i in range(2)]
+    body = script.report_body(known, margin=0.05)
+    assert "| 1 | known | rain | 2 | 24.00 | 35.00 | +11.00 |" in body and "Acceptance" not in body
+    clean = [{**known[0], "group": "clean", "task": "clean", "input": 100.0, "output": 100.0,
+              "action": "passed_through_clean", "top": "clean"}]
+    assert "Acceptance (docs/DO_NO_HARM.md):\n\n- clean weight 1: clean photos met" in script.report_body(
+        known + clean, margin=0.05)
