@@ -19,7 +19,8 @@ Usage:
      mild inputs (``with`` as trained, gates on; ``without`` with its gates off), prints per task the input,
      SW and OH PSNR of each and the difference, and rewrites its docs/BENCHMARKS.md section. Several bundles
      after ``--with`` and ``--without`` are replicates (paired by position): the table averages them and a
-     second table gives each pair's known-average difference with their mean and standard deviation. A third
+     second table gives each pair's known-average difference with their mean, standard deviation and 95% interval
+     over the replicates (training randomness counted; its verdict against the bound). A third
      table tests issue 9's bound task by task: the with - without difference of every input (paired by image,
      seed and crop, replicates pooled) with its 95% interval, and whether the task is ``within`` the bound
      (``--bound``, 0.2 dB), ``over`` it, or ``unresolved`` by the suite. ``--rows FILE`` keeps every scored input.
@@ -321,14 +322,38 @@ def bound_lines(with_rows: list[dict[str, Any]], without_rows: list[dict[str, An
     return "\n".join(lines)
 
 
-def replicate_lines(pairs: list[dict[str, float]]) -> str:
-    """Per replicate pair, the known average's with - without, and their mean and spread."""
+def replicate_lines(pairs: list[dict[str, float]], bound: float) -> str:
+    """Per replicate pair, the known average's with - without, their mean and spread, and the bound tested over the
+    replicates: a 95% interval (Student t) of the mean over training runs, so training randomness counts, which
+    the input-by-input table (inputs pooled, models fixed) leaves out."""
     lines = ["| replicate | with - without, known average: SW | OH |", "|---|---:|---:|"]
     lines += [f"| {i + 1} | {p['sw']:+.2f} | {p['oh']:+.2f} |" for i, p in enumerate(pairs)]
     if len(pairs) > 1:
         sw, oh = [p["sw"] for p in pairs], [p["oh"] for p in pairs]
         lines.append(f"| mean ± sd | {statistics.fmean(sw):+.2f} ± {statistics.stdev(sw):.2f} "
                      f"| {statistics.fmean(oh):+.2f} ± {statistics.stdev(oh):.2f} |")
+        cells = []
+        for values in (sw, oh):
+            _, low, high, verdict = bound_verdict(values, bound)
+            cells.append(f"[{low:+.2f}, {high:+.2f}] {verdict}")
+        lines.append(f"| 95% interval over the replicates, vs -{bound:g} dB | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def task_replicate_lines(pair_rows: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]], bound: float) -> str:
+    """Per known task, each replicate pair's mean with - without (SW, OH) and the 95% interval of their mean over the
+    replicates with its verdict: which tasks lose at every training seed and which only at some."""
+    known = list(dict.fromkeys(r["task"] for r in pair_rows[0][0] if r["group"] == "known"))
+    header = (f"| task | SW per replicate | SW mean [95% over replicates] vs -{bound:g} dB "
+              f"| OH per replicate | OH mean [95% over replicates] vs -{bound:g} dB |")
+    lines = [header, "|---|---|---|---|---|"]
+    for task in known:
+        cells = []
+        for mode in ("sw", "oh"):
+            means = [statistics.fmean(paired_differences(w, wo, task, mode)) for w, wo in pair_rows]
+            mean, low, high, verdict = bound_verdict(means, bound)
+            cells.append(f"{', '.join(f'{m:+.2f}' for m in means)} | {mean:+.2f} [{low:+.2f}, {high:+.2f}] {verdict}")
+        lines.append(f"| {task} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 
@@ -350,7 +375,7 @@ def run_compare(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     rows: dict[str, list[dict[str, Any]]] = {"with": [], "without": []}
     oracle: dict[str, dict[str, list[float]]] = {"with": {}, "without": {}}
-    pairs = []
+    pairs, pair_rows = [], []
     with torch.no_grad():
         for with_path, without_path in zip(args.with_bundle, args.without_bundle):
             pair = {}
@@ -362,6 +387,7 @@ def run_compare(args: argparse.Namespace) -> int:
                     oracle[name].setdefault(task, []).append(value)
             if "known" in args.groups:
                 pairs.append(known_differences(pair["with"], pair["without"]))
+                pair_rows.append((pair["with"], pair["without"]))
     oracle_mean = {name: {t: statistics.fmean(v) for t, v in tasks.items()} for name, tasks in oracle.items()}
     notes = []
     for variant in VARIANTS:
@@ -381,7 +407,10 @@ def run_compare(args: argparse.Namespace) -> int:
         "", compare_table(rows["with"], rows["without"], oracle_mean), "",
         ("'oracle': with - without when each known task gets its true adapter (no estimator): what the backbone "
          "and adapters themselves lost; the rest of the SW and OH difference is the estimator's routing."), "",
-        *([replicate_lines(pairs), ""] if replicates > 1 else []),
+        *([replicate_lines(pairs, args.bound), "",
+           ("Known tasks over the replicates: each pair's mean with - without per task, and the 95% interval of "
+            "their mean (training randomness counted, so wide with few replicates)."), "",
+           task_replicate_lines(pair_rows, args.bound), ""] if replicates > 1 and pair_rows else []),
         *([("Known tasks against the bound, input by input (paired by image, seed and crop, replicates pooled): "
             f"`within` when the 95% interval of with - without lies above -{args.bound:g} dB, `over` when it lies "
             "below, `unresolved` when the suite cannot tell."), "",

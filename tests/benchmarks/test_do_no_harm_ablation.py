@@ -47,8 +47,27 @@ def test_replicate_differences_give_mean_and_spread(load_script) -> None:
             for t, w in (("rain", 20.0), ("haze", 10.0))]
     lower = [{**r, "sw_on": r["sw_on"] - 0.3, "oh_on": r["oh_on"] - 0.1} for r in rows]
     assert script.known_differences(lower, rows) == pytest.approx({"sw": -0.3, "oh": -0.1})
-    table = script.replicate_lines([{"sw": -0.3, "oh": -0.1}, {"sw": -0.1, "oh": -0.3}])
+    table = script.replicate_lines([{"sw": -0.3, "oh": -0.1}, {"sw": -0.1, "oh": -0.3}], 0.2)
     assert "| mean ± sd | -0.20 ± 0.14 | -0.20 ± 0.14 |" in table
+    # two replicates: t(0.975, 1) = 12.71, so the interval is -0.20 ± 1.27 and the bound is unresolved
+    assert "| 95% interval over the replicates, vs -0.2 dB | [-1.47, +1.07] unresolved |" in table
+    three = script.replicate_lines([{"sw": -0.9, "oh": 0.1}, {"sw": -1.0, "oh": 0.0}, {"sw": -1.1, "oh": 0.05}], 0.2)
+    assert "| -1.00 ± 0.10 | +0.05 ± 0.05 |" in three
+    assert "] over | [" in three and three.endswith("] within |")
+
+
+def test_tasks_over_replicates_give_each_seed_and_the_interval_of_their_mean(load_script) -> None:
+    script = load_script("do_no_harm_ablation")
+
+    def rows(value: float, off: float) -> list[dict]:
+        return [{"task": "haze", "group": "known", "image": "a.png", "seed": 0, "crop": c, "sw_on": value + c,
+                 "oh_on": value, "sw_off": off + c, "oh_off": off} for c in (0, 1)]
+
+    pairs = [(rows(19.0, 20.0), rows(20.0, 20.0)), (rows(18.9, 20.0), rows(20.0, 20.0)),
+             (rows(19.1, 20.0), rows(20.0, 20.0))]
+    table = script.task_replicate_lines(pairs, 0.2)
+    # haze loses 1.0 +- 0.1 dB at each seed under both modes: over the bound over the replicates
+    assert "| haze | -1.00, -1.10, -0.90 | -1.00 [-1.25, -0.75] over |" in table
 
 
 def test_the_bound_verdict_reads_the_paired_interval(load_script) -> None:
