@@ -110,6 +110,9 @@ def test_train_bundle_and_compare_end_to_end(load_script, photos_and_holdout, tm
     assert "| rain |" in printed.split("Known tasks against the bound")[1]  # the per-task bound table
     replicates = printed.split("| replicate |")[1]  # one row per pair (the same pair twice here), then the spread
     assert "| 1 |" in replicates and "| 2 |" in replicates and "| mean ± sd |" in replicates and "± 0.00" in replicates
+    assert "| 95% interval over the replicates, vs -0.2 dB |" in replicates
+    over_seeds = printed.split("Known tasks over the replicates")[1]  # each task per pair, then over the pairs
+    assert "| rain |" in over_seeds and "[95% over replicates]" in over_seeds
     assert json.loads((out / "with" / "summary.json").read_text())["seed"] == 3
     average = next(line for line in printed.splitlines() if line.startswith("| known | **average** |"))
     float(average.split("|")[-2])  # the true-adapter (oracle) difference of the known tasks
