@@ -305,20 +305,27 @@ def bound_verdict(differences: list[float], bound: float) -> tuple[float, float,
     return mean, low, high, verdict
 
 
+def known_tasks(rows: list[dict[str, Any]]) -> list[str]:
+    """The known tasks of scored rows, in suite order."""
+    return list(dict.fromkeys(r["task"] for r in rows if r["group"] == "known"))
+
+
+def interval_cell(values: list[float], bound: float) -> tuple[str, str]:
+    """``mean [low, high]`` of ``values`` (95% Student t interval) and its verdict against -``bound``."""
+    mean, low, high, verdict = bound_verdict(values, bound)
+    return f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]", verdict
+
+
 def bound_lines(with_rows: list[dict[str, Any]], without_rows: list[dict[str, Any]], bound: float) -> str:
     """Per known task, with - without under OH and SW with a 95% interval over the paired inputs, and whether
     the task is within issue 9's bound (no more than ``bound`` dB lost), over it, or not resolved by the suite."""
-    known = list(dict.fromkeys(r["task"] for r in with_rows if r["group"] == "known"))
     header = (f"| task | inputs | OH: with - without [95% interval] | OH vs -{bound:g} dB "
               f"| SW: with - without [95% interval] | SW vs -{bound:g} dB |")
     lines = [header, "|---|---:|---|---|---|---|"]
-    for task in known:
-        cells = []
-        for mode in ("oh", "sw"):
-            diffs = paired_differences(with_rows, without_rows, task, mode)
-            mean, low, high, verdict = bound_verdict(diffs, bound)
-            cells.append(f"{mean:+.2f} [{low:+.2f}, {high:+.2f}] | {verdict}")
-        lines.append(f"| {task} | {len(diffs)} | {' | '.join(cells)} |")
+    for task in known_tasks(with_rows):
+        diffs = {mode: paired_differences(with_rows, without_rows, task, mode) for mode in ("oh", "sw")}
+        cells = [" | ".join(interval_cell(diffs[mode], bound)) for mode in ("oh", "sw")]
+        lines.append(f"| {task} | {len(diffs['oh'])} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 
@@ -343,16 +350,14 @@ def replicate_lines(pairs: list[dict[str, float]], bound: float) -> str:
 def task_replicate_lines(pair_rows: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]], bound: float) -> str:
     """Per known task, each replicate pair's mean with - without (SW, OH) and the 95% interval of their mean over the
     replicates with its verdict: which tasks lose at every training seed and which only at some."""
-    known = list(dict.fromkeys(r["task"] for r in pair_rows[0][0] if r["group"] == "known"))
     header = (f"| task | SW per replicate | SW mean [95% over replicates] vs -{bound:g} dB "
               f"| OH per replicate | OH mean [95% over replicates] vs -{bound:g} dB |")
     lines = [header, "|---|---|---|---|---|"]
-    for task in known:
+    for task in known_tasks(pair_rows[0][0]):
         cells = []
         for mode in ("sw", "oh"):
             means = [statistics.fmean(paired_differences(w, wo, task, mode)) for w, wo in pair_rows]
-            mean, low, high, verdict = bound_verdict(means, bound)
-            cells.append(f"{', '.join(f'{m:+.2f}' for m in means)} | {mean:+.2f} [{low:+.2f}, {high:+.2f}] {verdict}")
+            cells.append(f"{', '.join(f'{m:+.2f}' for m in means)} | {' '.join(interval_cell(means, bound))}")
         lines.append(f"| {task} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
