@@ -10,7 +10,8 @@ Usage:
      synthesizes each variant's patches (a process pool) and trains its three phases (CUDA when present:
      minutes for `small` on one GPU, hours on 2 CPU cores), the variants side by side. Writes
      ``OUT/<variant>/components/`` (backbone, adapters, estimator files) and ``OUT/<variant>/summary.json``.
-     ``--photos`` holds the training photos only (the benchmark's validation photos left out). ``--seed N``
+     ``--photos`` may hold the whole pool: the recipe's ``data.exclude`` (the benchmark's validation photos)
+     still leaves those out, and the summary lists the photos trained on. ``--seed N``
      trains a replicate: the recipe's synthesis and phase seeds replaced by N (both variants alike).
   2. ``python benchmarks/do_no_harm_ablation.py bundle --components OUT/<variant>/components --bundle DIR``
      assembles a bundle directory that ``abair evaluate --model DIR`` scores.
@@ -77,8 +78,9 @@ def variant_config(config_path: str, variant: str, photos: Path, quick: bool,
     from abair_core.training.config import TrainConfig
 
     data = merge(load_yaml(config_path), variant_overrides(variant))
-    data = merge(data, {"name": f"{data['name']}-{variant}",
-                        "data": {"source": photos.resolve().as_uri(), "exclude": []}})
+    # the recipe's data.exclude stays: its validation photos are never trained on, even when ``photos`` is the
+    # whole pool (stop 21's seed-1 run, finished on a folder holding them, trained its estimators on them)
+    data = merge(data, {"name": f"{data['name']}-{variant}", "data": {"source": photos.resolve().as_uri()}})
     if phase3_steps:  # both variants alike: a shorter Phase III where CPU time is short
         data = merge(data, {"phase3": {"steps": phase3_steps}})
     if seed is not None:
@@ -116,7 +118,7 @@ def train_variant(config_path: str, variant: str, photos: Path, out: Path, worke
     timings: dict[str, float] = {}
     start = time.perf_counter()
     plan = plan_dataset(config, (work / "store").as_uri())
-    table = plan_sources(config.data.source, config.data.include, plan)
+    table = plan_sources(config.data.source, config.data.include, plan, exclude=config.data.exclude)
     sources_uri, pending = write_source_plan(table, plan)
     rows = read_source_rows(sources_uri, pending) if pending else []  # a rerun finds every shard written
     chunks = [(rows[i::workers], config, plan) for i in range(workers) if rows[i::workers]]
@@ -157,6 +159,7 @@ def train_variant(config_path: str, variant: str, photos: Path, out: Path, worke
     timings["total"] = time.perf_counter() - start
     summary = {"variant": variant, "config": config_path, "overrides": variant_overrides(variant),
                "phase3_steps": config.phase3.steps, "seed": seed,
+               "photos": config.data.source, "sources": dataset.get("sources"), "excluded": config.data.exclude,
                "patches": dataset.get("patches"), "dataset_hash": dataset["dataset_hash"], "timings": timings,
                "phases": summaries, "adapters": list(config.degradations)}
     (work / "summary.json").write_text(json.dumps(summary, indent=2, default=str))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from abair_core.config import PROJECT_ROOT
+from abair_core.config import PROJECT_ROOT, load_yaml
 from abair_core.models.plausibility import PlausibilityConfig
 
 SMALL = str(PROJECT_ROOT / "configs/train/small.yaml")
@@ -26,6 +26,9 @@ def test_without_drops_every_do_no_harm_knob_and_with_is_the_shipped_recipe(load
     # everything else is the same recipe: same photos, seeds and schedules
     assert with_.phase1 == without.phase1 and with_.model == without.model
     assert with_.data.source == without.data.source == tmp_path.resolve().as_uri()
+    # the validation photos stay out whatever folder --photos names
+    recipe = load_yaml(SMALL)["data"]["exclude"]
+    assert with_.data.exclude == without.data.exclude == recipe and "gcompris-qt-data__alpaca.png" in recipe
     assert script.variant_config(SMALL, "with", tmp_path, quick=False, phase3_steps=123).phase3.steps == 123
 
 
@@ -89,6 +92,8 @@ def test_the_bound_verdict_reads_the_paired_interval(load_script) -> None:
 def test_train_bundle_and_compare_end_to_end(load_script, photos_and_holdout, tmp_path, capsys) -> None:
     script = load_script("do_no_harm_ablation")
     photos, holdout = photos_and_holdout
+    # a validation photo of the recipe in the folder: the recipe's data.exclude keeps it out of training
+    (photos / "gcompris-qt-data__alpaca.png").write_bytes((photos / "coffee.png").read_bytes())
     out = tmp_path / "out"
     assert script.main(["train", "--photos", str(photos), "--out", str(out), "--quick", "--workers", "1",
                         "--seed", "3"]) == 0
@@ -113,7 +118,9 @@ def test_train_bundle_and_compare_end_to_end(load_script, photos_and_holdout, tm
     assert "| 95% interval over the replicates, vs -0.2 dB |" in replicates
     over_seeds = printed.split("Known tasks over the replicates")[1]  # each task per pair, then over the pairs
     assert "| rain |" in over_seeds and "[95% over replicates]" in over_seeds
-    assert json.loads((out / "with" / "summary.json").read_text())["seed"] == 3
+    summary = json.loads((out / "with" / "summary.json").read_text())
+    assert summary["seed"] == 3 and summary["photos"] == photos.resolve().as_uri()
+    assert summary["sources"] == 2 and "gcompris-qt-data__alpaca.png" in summary["excluded"]  # rocket, coffee
     average = next(line for line in printed.splitlines() if line.startswith("| known | **average** |"))
     float(average.split("|")[-2])  # the true-adapter (oracle) difference of the known tasks
     clean_row = next(line for line in printed.splitlines() if line.startswith("| clean | clean |"))
