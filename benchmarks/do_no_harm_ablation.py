@@ -410,7 +410,7 @@ def run_compare(args: argparse.Namespace) -> int:
         "painted into the composites where the recipe draws them, clean samples in Phases II and III, plausibility "
         "gates on); `without` = the same photos, seeds and schedules minus all of that (gates off). Scored on the "
         "validation photos of "
-        f"`{args.suite}`, {time.perf_counter() - began:.0f} s. " + "; ".join(notes)
+        f"`{args.suite}`, {time.perf_counter() - began:.0f} s. " + "; ".join(notes) + ("." if notes else "")
         + (f" {replicates} replicate pairs (each its own seeds); the table averages them." if replicates > 1 else ""),
         "", compare_table(rows["with"], rows["without"], oracle_mean), "",
         ("'oracle': with - without when each known task gets its true adapter (no estimator): what the backbone "
