@@ -79,7 +79,7 @@ def variant_config(config_path: str, variant: str, photos: Path, quick: bool,
 
     data = merge(load_yaml(config_path), variant_overrides(variant))
     # the recipe's data.exclude stays: its validation photos are never trained on, even when ``photos`` is the
-    # whole pool (stop 21's seed-1 run, finished on a folder holding them, trained its estimators on them)
+    # whole pool (a seed-1 run of 2026-12-04, finished on a folder holding them, trained its estimators on them)
     data = merge(data, {"name": f"{data['name']}-{variant}", "data": {"source": photos.resolve().as_uri()}})
     if phase3_steps:  # both variants alike: a shorter Phase III where CPU time is short
         data = merge(data, {"phase3": {"steps": phase3_steps}})
