@@ -383,7 +383,7 @@ def run_compare(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     rows: dict[str, list[dict[str, Any]]] = {"with": [], "without": []}
     oracle: dict[str, dict[str, list[float]]] = {"with": {}, "without": {}}
-    pairs, pair_rows = [], []
+    pair_rows = []  # each replicate's (with rows, without rows), when the known tasks are scored
     with torch.no_grad():
         for with_path, without_path in zip(args.with_bundle, args.without_bundle):
             pair = {}
@@ -394,7 +394,6 @@ def run_compare(args: argparse.Namespace) -> int:
                 for task, value in (oracle_means(model, suite, photos) if "known" in args.groups else {}).items():
                     oracle[name].setdefault(task, []).append(value)
             if "known" in args.groups:
-                pairs.append(known_differences(pair["with"], pair["without"]))
                 pair_rows.append((pair["with"], pair["without"]))
     oracle_mean = {name: {t: statistics.fmean(v) for t, v in tasks.items()} for name, tasks in oracle.items()}
     notes = []
@@ -415,7 +414,7 @@ def run_compare(args: argparse.Namespace) -> int:
         "", compare_table(rows["with"], rows["without"], oracle_mean), "",
         ("'oracle': with - without when each known task gets its true adapter (no estimator): what the backbone "
          "and adapters themselves lost; the rest of the SW and OH difference is the estimator's routing."), "",
-        *([replicate_lines(pairs, args.bound), "",
+        *([replicate_lines([known_differences(w, wo) for w, wo in pair_rows], args.bound), "",
            ("Known tasks over the replicates: each pair's mean with - without per task, and the 95% interval of "
             "their mean (training randomness counted, so wide with few replicates)."), "",
            task_replicate_lines(pair_rows, args.bound), ""] if replicates > 1 and pair_rows else []),
