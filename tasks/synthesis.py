@@ -48,7 +48,7 @@ def plan_sources_task(config: TrainConfig, plan: dict[str, Any], storage_root: s
     dataset_plan = DatasetPlan.from_dict(plan)
     source = resolve_photo_source(config.data.source, storage_root, storage_options)
     table = plan_sources(source, config.data.include, dataset_plan, storage_options, source_options,
-                         config.data.exclude)
+                         exclude=config.data.exclude)
     uri, pending = write_source_plan(table, dataset_plan, storage_options)
     return {"source": source, "sources_uri": uri, "pending": pending, "count": table.num_rows}
 

@@ -144,11 +144,12 @@ def dataset_hash(recipe_hash: str, shard_hashes: Iterable[str]) -> str:
 
 def plan_sources(source_uri: str, include: str, plan: DatasetPlan,
                  storage_options: Mapping[str, Any] | None = None,
-                 source_options: Mapping[str, Any] | None = None,
-                 exclude: Sequence[str] = ()) -> pa.Table:
+                 source_options: Mapping[str, Any] | None = None, *,
+                 exclude: Sequence[str]) -> pa.Table:
     """One row per source photo with its shard; ``status`` is ``existing`` (shard present) or ``pending``.
 
-    Keys matching a glob of ``exclude`` (held-out validation photos) are left out entirely.
+    Keys matching a glob of ``exclude`` (held-out validation photos, ``data.exclude`` of the recipe) are left out
+    entirely. It has no default, so no caller can forget the recipe's held-out photos (``()`` says "none").
     """
     for uri, options in ((source_uri, source_options), (plan.shards_dir, storage_options)):
         get_fs(uri, options)[0].invalidate_cache()  # object stores cache listings; a stale one would redo work

@@ -53,7 +53,7 @@ def test_train_backbone_task_logs_and_registers(mlflow_store, tmp_path: Path) ->
         "phase1": {"steps": 2, "batch_size": 2, "patch_size": 32, "warmup_steps": 1, "log_every": 1},
     })
     plan = plan_dataset(config, str(tmp_path / "work"))
-    uri, pending = write_source_plan(plan_sources(str(photos), "**/*", plan), plan)
+    uri, pending = write_source_plan(plan_sources(str(photos), "**/*", plan, exclude=()), plan)
     data = finish_dataset(uri, synthesize_chunk(read_source_rows(uri, pending), config, plan), plan)
     dataset = {"manifest_uri": data["manifest_uri"], "dataset_hash": data["dataset_hash"]}
 

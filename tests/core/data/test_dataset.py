@@ -76,7 +76,7 @@ def test_plan_synthesize_finish_and_rerun(tmp_path: Path) -> None:
     (photos / "bad.png").write_bytes(b"not an image at all")
     config = _config(photos)
     plan = plan_dataset(config, str(tmp_path / "work"))
-    table = plan_sources(str(photos), "**/*", plan)
+    table = plan_sources(str(photos), "**/*", plan, exclude=())
     assert table.column("key").to_pylist() == ["a.png", "b.png", "bad.png"]
     uri, pending = write_source_plan(table, plan)
     assert pending == [0, 1, 2]
@@ -91,7 +91,7 @@ def test_plan_synthesize_finish_and_rerun(tmp_path: Path) -> None:
     assert digest == summary["dataset_hash"] and manifest.num_rows == 2 * per_photo
     assert len(load_dataset_patches(summary["manifest_uri"])) == 2 * per_photo
 
-    again = plan_sources(str(photos), "**/*", plan)
+    again = plan_sources(str(photos), "**/*", plan, exclude=())
     assert again.column("status").to_pylist() == ["existing", "existing", "pending"]
     _, pending = write_source_plan(again, plan)
     rerun = finish_dataset(write_source_plan(again, plan)[0],
@@ -105,7 +105,7 @@ def test_no_usable_source_is_a_clear_error(tmp_path: Path) -> None:
     (photos / "bad.png").write_bytes(b"junk")
     config = _config(photos)
     plan = plan_dataset(config, str(tmp_path / "work"))
-    uri, pending = write_source_plan(plan_sources(str(photos), "**/*", plan), plan)
+    uri, pending = write_source_plan(plan_sources(str(photos), "**/*", plan, exclude=()), plan)
     rows = synthesize_chunk(read_source_rows(uri, pending), config, plan)
     with pytest.raises(ValueError, match="no usable source photos.*bad.png"):
         finish_dataset(uri, rows, plan)

@@ -41,7 +41,7 @@ def _dataset(tmp_path: Path, **over: dict) -> tuple[TrainConfig, str]:
     Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(photos / "a.png")
     config = TrainConfig.model_validate({**RECIPE, **over, "data": {"source": str(photos), "degradation_specs": SPECS}})
     plan = plan_dataset(config, str(tmp_path / "work"))
-    uri, pending = write_source_plan(plan_sources(str(photos), "**/*", plan), plan)
+    uri, pending = write_source_plan(plan_sources(str(photos), "**/*", plan, exclude=()), plan)
     manifest = finish_dataset(uri, synthesize_chunk(read_source_rows(uri, pending), config, plan), plan)["manifest_uri"]
     return config, manifest
 
