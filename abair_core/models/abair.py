@@ -103,6 +103,9 @@ class ABAIR(nn.Module):
             # Clean as the arg-max passes the image through untouched (as the batch Restorer does);
             # otherwise the clean probability weights the identity path.
             p_clean = torch.where(probs.argmax(dim=1) == 0, torch.ones_like(probs[:, 0]), probs[:, 0])
+            # sw_sharpness 1: the paper's soft weights; larger leans toward oh (scaled by the largest first,
+            # so a high power cannot underflow every weight to 0)
+            q = (q / q.amax(dim=1, keepdim=True).clamp_min(1e-12)) ** self.estimator.config.sw_sharpness
             return q / q.sum(dim=1, keepdim=True).clamp_min(1e-12), p_clean
         one_hot = torch.zeros_like(q)
         if k:
@@ -114,7 +117,8 @@ class ABAIR(nn.Module):
     ) -> torch.Tensor:
         """Adapter weights (N, K_adapters) that ``restore(x, mode)`` applies, in ``adapter_names`` order.
 
-        ``sw``: the estimator's non-clean probabilities of the adapter classes, renormalised to sum 1;
+        ``sw``: the estimator's non-clean probabilities of the adapter classes raised to the estimator's
+        ``sw_sharpness`` (1: as they are) and renormalised to sum 1;
         ``oh``: one-hot of their arg-max; ``oracle``: the given weights (a (K,) or (N, K) tensor or a
         ``{adapter: weight}`` mapping); an adapter id: one-hot on it.
         """

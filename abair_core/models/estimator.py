@@ -43,6 +43,11 @@ class EstimatorConfig(StrictConfig):
     plausibility: PlausibilityConfig = Field(
         default_factory=PlausibilityConfig,
         description="Physical gates on the probabilities (abair_core/models/plausibility.py); inference only.")
+    sw_sharpness: float = Field(
+        1.0, ge=1.0, le=64.0,
+        description="Soft weights (sw) blend the adapters in proportion to p ** sw_sharpness (the degradation "
+        "probabilities raised to this power, renormalised): 1 is the paper's soft weights, larger leans toward the "
+        "arg-max adapter of oh. Inference only; the identity share p(clean) is not changed (docs/DO_NO_HARM.md).")
 
 
 def crop_positions(height: int, width: int, crop: int, count: int) -> list[tuple[int, int]]:

@@ -19,9 +19,18 @@ from abair_core.training.config import TrainConfig
 __all__ = ["RunState", "config_hash"]
 
 
+#: Fields added after runs were stored, with the value that behaves as before they existed: left out of the hash
+#: at that value, so a stored run of an unchanged recipe resumes instead of starting over.
+_LEGACY_VALUES: dict[tuple[str, str], object] = {("estimator", "sw_sharpness"): 1.0}
+
+
 def config_hash(config: TrainConfig) -> str:
     """A short hash of everything in a training config (any change means a different run)."""
-    text = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    dump = config.model_dump(mode="json")
+    for (section, key), legacy in _LEGACY_VALUES.items():
+        if dump[section].get(key) == legacy:
+            del dump[section][key]
+    text = json.dumps(dump, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

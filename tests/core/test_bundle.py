@@ -114,3 +114,30 @@ def test_restorer_blind_modes_equal_model_restore_with_the_same_clean_weight():
         passed = Restorer(model, mode=mode, tile=256, clean_weight=1000.0).restore_array(rgb)
         assert passed.action == "passed_through_clean" and np.array_equal(passed.rgb, rgb)
         assert torch.equal(model.restore(x, mode, clean_weight=1000.0), x)
+
+
+def test_sw_sharpness_travels_with_the_estimator_and_the_restorer_applies_it(tmp_path):
+    """A bundle keeps its estimator's sw_sharpness, the batch Restorer blends as ABAIR.restore does with it, and
+    an estimator file written before the setting existed loads with the paper's soft weights (1)."""
+    from abair_core.checkpoints import load_checkpoint, save_checkpoint
+    from abair_core.components import load_estimator
+
+    model = trained_like_model()
+    model.estimator.config = model.estimator.config.model_copy(update={"sw_sharpness": 3.0})
+    save_bundle(model, tmp_path / "bundle")
+    loaded = load_bundle(tmp_path / "bundle")
+    assert loaded.estimator.config.sw_sharpness == 3.0
+    rgb = data.chelsea()[:64, :64].astype(np.float32) / 255.0
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+    out = Restorer(loaded, mode="sw", tile=256, clean_weight=0.01).restore_array(rgb)
+    expected = loaded.restore(x, "sw", clean_weight=0.01)[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(out.rgb, expected, atol=1e-5)
+    probs = loaded.estimator.predict_proba(x)
+    sharp = loaded.plan_from_probabilities(probs, "sw")[0]
+    q = probs[:, 1:] ** 3
+    torch.testing.assert_close(sharp, q / q.sum())
+
+    tensors, metadata = load_checkpoint(str(tmp_path / "bundle" / "estimator.safetensors"))
+    del metadata["estimator_config"]["sw_sharpness"]  # a file of 2026-12-04 or before
+    save_checkpoint(str(tmp_path / "old.safetensors"), tensors, metadata)
+    assert load_estimator(str(tmp_path / "old.safetensors")).config.sw_sharpness == 1.0

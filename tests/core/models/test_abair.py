@@ -87,6 +87,39 @@ def test_sw_blends_renormalised_adapter_probabilities_and_the_identity(model: AB
     torch.testing.assert_close(model.restore(x, "sw", merge=False), want, **TOL)
 
 
+def test_sw_sharpness_raises_the_adapter_probabilities_to_its_power(model: ABAIR) -> None:
+    """sw_sharpness 2 blends the adapters by p ** 2 (renormalised); the identity share p(clean) stays."""
+    logits = torch.tensor([0.5, 1.0, 0.2, -0.3, 0.7])
+    _fix_estimator(model, logits.tolist())
+    probs = logits.softmax(dim=0)
+    soft = probs[1:4] / probs[1:4].sum()
+    model.estimator.config = model.estimator.config.model_copy(update={"sw_sharpness": 2.0})
+    sharp = probs[1:4] ** 2 / (probs[1:4] ** 2).sum()
+    x = _photos()
+    weights, p_clean = model.plan_from_probabilities(probs.expand(2, 5), "sw")
+    torch.testing.assert_close(weights, sharp.expand(2, 3))
+    torch.testing.assert_close(p_clean, probs[:1].expand(2))
+    assert float(sharp[0]) > float(soft[0])  # the leading adapter gains, the others lose
+    with torch.no_grad():
+        want = (probs[0] * x + (1 - probs[0]) * model.forward_blended(x, sharp)).clamp(0, 1)
+    torch.testing.assert_close(model.restore(x, "sw"), want, **TOL)
+    one_hot, _ = model.plan_from_probabilities(probs.expand(2, 5), "oh")
+    torch.testing.assert_close(one_hot, torch.tensor([[1.0, 0.0, 0.0]] * 2))  # oh is not touched
+
+
+def test_a_high_sw_sharpness_tends_to_the_arg_max_without_underflow(model: ABAIR) -> None:
+    model.estimator.config = model.estimator.config.model_copy(update={"sw_sharpness": 64.0})
+    probs = torch.tensor([[0.52, 0.17, 0.16, 0.15, 0.0]])  # every adapter probability ** 64 underflows float32
+    weights, _ = model.plan_from_probabilities(probs, "sw")
+    assert float(weights.sum()) == pytest.approx(1.0)
+    assert float(weights[0, 0]) > 0.9
+
+
+def test_sw_sharpness_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="sw_sharpness"):
+        EstimatorConfig(sw_sharpness=0.5)
+
+
 def test_oracle_uses_the_given_weights(model: ABAIR) -> None:
     x = _photos()
     per_sample = torch.tensor([[0.5, 0.0, 0.5], [0.0, 1.0, 0.0]])
