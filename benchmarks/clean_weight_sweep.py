@@ -66,7 +66,8 @@ def measure(model: ABAIR, suite: Any, photos: dict[str, Any], weights: list[floa
     return rows
 
 
-def _task_means(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
+def task_means(rows: list[dict[str, Any]], key: str = "sw") -> dict[str, float]:
+    """Mean of ``key`` per task, in the rows' order."""
     per_task: dict[str, list[float]] = {}
     for r in rows:
         per_task.setdefault(r["task"], []).append(r[key])
@@ -83,14 +84,14 @@ def summarize(rows: list[dict[str, Any]], weights: list[float]) -> list[dict[str
         mild = [r for r in sel if r["group"] == "mild"]
         line: dict[str, Any] = {"weight": w}
         if known:
-            line["known_sw"] = statistics.fmean(_task_means(known, "sw").values())
-            line["known_oh"] = statistics.fmean(_task_means(known, "oh").values())
+            line["known_sw"] = statistics.fmean(task_means(known, "sw").values())
+            line["known_oh"] = statistics.fmean(task_means(known, "oh").values())
             line["known_passed"] = f"{sum(r['clean_top'] for r in known)}/{len(known)}"
         if clean:
             line["clean_mean"] = statistics.fmean(r["sw"] for r in clean)
             line["clean_worst"] = min(r["sw"] for r in clean)
-        gains = _task_means(mild, "sw")
-        inputs = _task_means(mild, "input")
+        gains = task_means(mild, "sw")
+        inputs = task_means(mild, "input")
         line["mild"] = {t: gains[t] - inputs[t] for t in gains}
         out.append(line)
     return out

@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import torch
-from clean_weight_sweep import CAP, psnr
+from clean_weight_sweep import CAP, psnr, task_means
 from doc_sections import update_section
 from plausibility_gate import suite_inputs, suite_photos
 
@@ -70,14 +70,6 @@ def measure(model: ABAIR, suite: Any, photos: dict[str, Any], sharpness: list[fl
     finally:
         model.estimator.config = stored
     return rows
-
-
-def task_means(rows: list[dict[str, Any]], key: str = "sw") -> dict[str, float]:
-    """Mean of ``key`` per task, in the rows' order."""
-    per_task: dict[str, list[float]] = {}
-    for r in rows:
-        per_task.setdefault(r["task"], []).append(r[key])
-    return {t: statistics.fmean(v) for t, v in per_task.items()}
 
 
 def group_average(rows: list[dict[str, Any]], group: str, sharpness: float) -> float | None:
