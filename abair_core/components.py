@@ -120,6 +120,15 @@ LEGACY_ESTIMATOR_DEFAULTS = {"statistics": False, "hidden": 0, "plausibility": {
 LEGACY_PLAUSIBILITY_DEFAULTS = {"jpeg_min_blockiness": None, "bit_depth_max_level_fill": None, "expert_veto": "clean"}
 
 
+def stored_estimator_config(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """An estimator file's config as it behaves: fields the file predates take their legacy values."""
+    stored = dict(metadata["estimator_config"])
+    for key, legacy in LEGACY_ESTIMATOR_DEFAULTS.items():  # files written before the field existed
+        stored.setdefault(key, legacy)
+    stored["plausibility"] = {**LEGACY_PLAUSIBILITY_DEFAULTS, **stored["plausibility"]}
+    return stored
+
+
 def load_estimator(uri: str, adapter_fps: Mapping[str, str] | None = None) -> DegradationEstimator:
     """Build the estimator from its file; with ``adapter_fps``, refuse one trained for other adapters."""
     tensors, metadata = load_checkpoint(uri, expect={"kind": "estimator"})
@@ -128,11 +137,8 @@ def load_estimator(uri: str, adapter_fps: Mapping[str, str] | None = None) -> De
         stale = sorted(n for n, fp in adapter_fps.items() if recorded.get(n) != fp)
         if stale:
             raise ValueError(f"estimator {uri} was trained for other versions of adapters {stale}; retrain it")
-    stored = dict(metadata["estimator_config"])
-    for key, legacy in LEGACY_ESTIMATOR_DEFAULTS.items():  # files written before the field existed
-        stored.setdefault(key, legacy)
-    stored["plausibility"] = {**LEGACY_PLAUSIBILITY_DEFAULTS, **stored["plausibility"]}
-    estimator = DegradationEstimator(EstimatorConfig.model_validate(stored), metadata["class_names"],
+    estimator = DegradationEstimator(EstimatorConfig.model_validate(stored_estimator_config(metadata)),
+                                     metadata["class_names"],
                                      metadata.get("head_classes", ()),  # files before heads existed have none
                                      metadata.get("experts", {}))
     estimator.load_state_dict(tensors)

@@ -30,7 +30,6 @@ import re
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from mlflow import MlflowClient
 from prefect import flow, get_run_logger
@@ -54,7 +53,7 @@ from abair_core.training.extension import (
     write_spec_file,
 )
 from flows.evaluate import score_model
-from flows.runtime import pipeline_from
+from flows.runtime import local_work_root, pipeline_from
 from flows.synthesize import load_train_config, synthesize
 from flows.train import adapters, bundle, work_dir
 from tasks.add_degradation import (
@@ -68,7 +67,6 @@ from tasks.add_degradation import (
     tag_model_version,
     train_extended_estimator,
 )
-from tasks.pipeline_config import PipelineConfig
 from tasks.registry import (
     BUNDLE_MODEL_NAME,
     ESTIMATOR_MODEL_NAME,
@@ -80,14 +78,6 @@ from tasks.tracking import git_commit, start_run
 from tasks.training import download_component_task
 
 __all__ = ["add_degradation"]
-
-
-def _local_root(pipe: PipelineConfig) -> Path:
-    """A local folder for spec files, suites and reports (the storage root when it is local)."""
-    parts = urlsplit(pipe.storage.root)
-    if parts.scheme in ("", "file"):
-        return Path(unquote(parts.path if parts.scheme else pipe.storage.root))
-    return Path("abair-work")
 
 
 def _combined_hash(hashes: list[str]) -> str:
@@ -151,7 +141,7 @@ def add_degradation(name: str, spec: str | None = None, base_model: str = "model
     pipe = pipeline_from(pipeline)
     experiment_id = configure_mlflow(pipe)
     options = dict(pipe.storage.storage_options)
-    local = _local_root(pipe) / "add-degradation"
+    local = local_work_root(pipe) / "add-degradation"
 
     base = read_base_bundle(base_model, str(local / "base"))
     overrides = load_train_config(train_config) if train_config else None

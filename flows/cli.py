@@ -78,6 +78,18 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_retune(args: argparse.Namespace) -> int:
+    from flows.retune import retune
+
+    try:
+        result = retune(settings=args.settings, base_model=args.model, pipeline=args.pipeline)
+    except (ValueError, FileExistsError) as exc:  # ConfigError is a ValueError: it names the file and key
+        print(f"retune refused: {exc}", file=sys.stderr)
+        return 2
+    _print(result)
+    return 0
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     from flows.promote import promote
 
@@ -139,11 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-dir", default=None)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("models", help="inspect the model registry")
+    p = sub.add_parser("models", help="inspect the model registry, retune a version")
     models_sub = p.add_subparsers(dest="models_command", required=True)
     q = models_sub.add_parser("list", help="versions, aliases, tags and headline metrics")
     q.add_argument("--prefix", default="abair")
     q.set_defaults(func=cmd_models_list)
+    q = models_sub.add_parser("retune", help="register a challenger whose estimator has new inference settings "
+                              "(sw_sharpness, plausibility gates): same weights, no retraining")
+    q.add_argument("--settings", required=True, help="configs/estimator/retune/<name>.yaml")
+    q.add_argument("--model", default=DEFAULT_MODEL, help="the bundle version to retune (default: champion)")
+    q.set_defaults(func=cmd_models_retune)
 
     p = sub.add_parser("promote", help="evaluate challenger vs champion and move champion if the gate passes")
     p.add_argument("--name", default="abair")

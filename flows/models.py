@@ -5,7 +5,7 @@ from __future__ import annotations
 from flows.runtime import pipeline_from
 from tasks.registry import configure_mlflow, list_registered_models
 
-SHOWN_TAGS = ("component.", "dataset", "promotion.", "champion.")
+SHOWN_TAGS = ("component.", "dataset", "promotion.", "champion.", "abair.retune")
 
 
 def render_models_table(rows: list[dict]) -> str:

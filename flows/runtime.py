@@ -6,6 +6,8 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from prefect_dask import DaskTaskRunner
 
@@ -80,3 +82,11 @@ def pipeline_from(path: str | None) -> PipelineConfig:
     for key, value in config.prefect.environment().items():
         os.environ.setdefault(key, value)
     return config
+
+
+def local_work_root(pipe: PipelineConfig) -> Path:
+    """A local folder for spec files, suites, bundles and reports (the storage root when it is local)."""
+    parts = urlsplit(pipe.storage.root)
+    if parts.scheme in ("", "file"):
+        return Path(unquote(parts.path if parts.scheme else pipe.storage.root))
+    return Path("abair-work")

@@ -12,6 +12,7 @@ from flows.cli import build_parser, main
     ["demo"], ["train", "--config", "configs/train/demo.yaml"], ["restore", "in/", "out/"],
     ["restore", "s3://b/in", "s3://b/out", "--mode", "oh", "--min-confidence", "0.6"],
     ["evaluate", "--model", "models:/abair@challenger"], ["models", "list"], ["promote"], ["rollback"],
+    ["models", "retune", "--settings", "configs/estimator/retune/sharpen.yaml"],
     ["add-degradation", "jpeg"], ["add-degradation", "rain", "--replace"], ["baseline", "--config", "x.yaml"],
 ])
 def test_documented_commands_parse(argv):
