@@ -10,7 +10,7 @@ import torch
 from abair_core.bundle import BUNDLE_FILE, ESTIMATOR_FILE, load_bundle, read_bundle_manifest, save_bundle
 from abair_core.checkpoints import load_checkpoint, read_checkpoint_metadata, save_checkpoint
 from abair_core.components import class_names_for, load_estimator
-from abair_core.config import ConfigError
+from abair_core.config import PROJECT_ROOT, ConfigError
 from abair_core.estimator_retune import (
     EstimatorRetune,
     load_retune,
@@ -124,3 +124,11 @@ def test_a_retuned_bundle_never_overwrites_a_folder(tmp_path) -> None:
     assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
     assert json.loads((tmp_path / "base" / BUNDLE_FILE).read_text())["versions"]["estimator"] == "1"
     assert read_checkpoint_metadata(str(tmp_path / "base" / ESTIMATOR_FILE))["kind"] == "estimator"
+
+
+@pytest.mark.parametrize("path", sorted(PROJECT_ROOT.glob("configs/estimator/retune/*.yaml")), ids=lambda p: p.name)
+def test_shipped_retune_files_apply_to_a_current_estimator(tmp_path, path) -> None:
+    saved_bundle(tmp_path / "base")
+    changes = retune_estimator_file(str(tmp_path / "base" / ESTIMATOR_FILE), str(tmp_path / "new.safetensors"),
+                                    load_retune(path), source=str(path))
+    assert changes and all(v["before"] != v["after"] for v in changes.values())
