@@ -19,12 +19,12 @@ from typing import Any
 from pydantic import Field
 
 from abair_core.bundle import BUNDLE_FILE, ESTIMATOR_FILE, read_bundle_manifest
-from abair_core.checkpoints import load_checkpoint, save_checkpoint
+from abair_core.checkpoints import load_checkpoint, read_checkpoint_metadata, save_checkpoint
 from abair_core.components import stored_estimator_config
 from abair_core.config import ConfigError, StrictConfig, load_config, validate_config
 from abair_core.models.estimator import EstimatorConfig
 
-__all__ = ["EstimatorRetune", "load_retune", "retune_estimator_file", "write_retuned_bundle"]
+__all__ = ["EstimatorRetune", "load_retune", "planned_changes", "retune_estimator_file", "write_retuned_bundle"]
 
 #: Metadata key of an estimator file listing the retunes that led to it (oldest first).
 RETUNES_KEY = "retunes"
@@ -63,6 +63,22 @@ def retune_estimator_file(src: str, dst: str, retune: EstimatorRetune,
     A retune that changes nothing raises ``ValueError`` and writes nothing.
     """
     tensors, metadata = load_checkpoint(src, expect={"kind": "estimator"})
+    after, diff = _retuned_config(metadata, retune, src, source)
+    history = [*metadata.get(RETUNES_KEY, []), {"changes": diff}]
+    save_checkpoint(dst, tensors, {**metadata, "estimator_config": after, RETUNES_KEY: history})
+    return diff
+
+
+def planned_changes(src: str, retune: EstimatorRetune, source: str = "<retune>") -> dict[str, dict[str, Any]]:
+    """What :func:`retune_estimator_file` would change in ``src`` (reads only the header); same errors, no file."""
+    return _retuned_config(read_checkpoint_metadata(src), retune, src, source)[1]
+
+
+def _retuned_config(metadata: Mapping[str, Any], retune: EstimatorRetune, src: str,
+                    source: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The estimator config with ``retune`` applied, and the differences; refuses an invalid or empty change."""
+    if metadata.get("kind") != "estimator":
+        raise ValueError(f"{src} is not an estimator file (kind {metadata.get('kind')!r})")
     before = EstimatorConfig.model_validate(stored_estimator_config(metadata)).model_dump(mode="json")
     changes = retune.changes()
     merged = {**before, **changes, "plausibility": {**before["plausibility"], **changes.get("plausibility", {})}}
@@ -70,9 +86,7 @@ def retune_estimator_file(src: str, dst: str, retune: EstimatorRetune,
     diff = _differences(before, after)
     if not diff:
         raise ValueError(f"{source}: estimator {src} already has these settings; nothing to retune")
-    history = [*metadata.get(RETUNES_KEY, []), {"changes": diff}]
-    save_checkpoint(dst, tensors, {**metadata, "estimator_config": after, RETUNES_KEY: history})
-    return diff
+    return after, diff
 
 
 def write_retuned_bundle(src_dir: str | Path, dst_dir: str | Path, estimator_file: str | Path,

@@ -9,12 +9,14 @@ not move: `abair promote` evaluates the challenger against it and moves it only 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
 from prefect import flow, get_run_logger
 
-from abair_core.estimator_retune import load_retune
+from abair_core.bundle import ESTIMATOR_FILE
+from abair_core.estimator_retune import load_retune, planned_changes
 from flows.runtime import local_work_root, pipeline_from
 from tasks.add_degradation import TRAIN_ALL_SECONDS_TAG, read_base_bundle
 from tasks.registry import BUNDLE_MODEL_NAME, configure_mlflow
@@ -39,9 +41,12 @@ def retune(settings: str, base_model: str = "models:/abair@champion", pipeline: 
     began = time.perf_counter()
     logger = get_run_logger()
     pipe = pipeline_from(pipeline)
-    load_retune(settings)  # a bad file is refused before the registry is touched
+    retune_settings = load_retune(settings)  # a bad file is refused before the registry is touched
     experiment_id = configure_mlflow(pipe)
     base = read_base_bundle(base_model, str(local_work_root(pipe) / "retune" / "base"))
+    # a change the estimator refuses (a bad value, nothing new) is refused before any run or version exists
+    planned_changes(str(Path(base["bundle_dir"]) / ESTIMATOR_FILE), retune_settings,
+                    source=f"{settings} (applied to {base_model})")
     commit = git_commit()
     tags = {"abair.kind": "retune_estimator", "abair.base_version": base["version"], "abair.retune_settings": settings,
             **({"git.commit": commit} if commit else {})}

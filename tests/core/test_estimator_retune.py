@@ -132,3 +132,15 @@ def test_shipped_retune_files_apply_to_a_current_estimator(tmp_path, path) -> No
     changes = retune_estimator_file(str(tmp_path / "base" / ESTIMATOR_FILE), str(tmp_path / "new.safetensors"),
                                     load_retune(path), source=str(path))
     assert changes and all(v["before"] != v["after"] for v in changes.values())
+
+
+def test_planned_changes_match_the_retune_and_write_nothing(tmp_path) -> None:
+    from abair_core.estimator_retune import planned_changes
+
+    saved_bundle(tmp_path / "base")
+    src = str(tmp_path / "base" / ESTIMATOR_FILE)
+    retune = EstimatorRetune(sw_sharpness=4, plausibility={"noise_min_sigma": 4.0})
+    planned = planned_changes(src, retune)
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "base"]
+    assert planned == retune_estimator_file(src, str(tmp_path / "new.safetensors"), retune)
+    assert set(planned) == {"sw_sharpness", "plausibility.noise_min_sigma"}

@@ -93,3 +93,20 @@ def test_bad_settings_are_refused_and_register_nothing(registry, tmp_path, capsy
     err = capsys.readouterr().err
     assert "retune refused" in err and str(settings) in err and "key 'num_crops'" in err
     assert _bundle_versions() == before
+
+
+def test_a_retune_that_changes_nothing_is_refused_before_any_run(registry, tmp_path, capsys) -> None:
+    from mlflow import MlflowClient
+
+    from flows.cli import main
+
+    settings = tmp_path / "same.yaml"
+    settings.write_text("sw_sharpness: 1.0\n")  # what the base estimator already has
+    client = MlflowClient()
+    runs = len(client.search_runs([e.experiment_id for e in client.search_experiments()]))
+    before = _bundle_versions()
+    assert main(["--pipeline", registry["pipeline"], "models", "retune", "--settings", str(settings),
+                 "--model", f"models:/abair/{registry['base']}"]) == 2
+    assert "already has these settings" in capsys.readouterr().err
+    assert _bundle_versions() == before
+    assert len(client.search_runs([e.experiment_id for e in client.search_experiments()])) == runs
