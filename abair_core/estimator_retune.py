@@ -62,8 +62,8 @@ def retune_estimator_file(src: str, dst: str, retune: EstimatorRetune,
     their meaning. The merged config is validated as a whole: an error names ``source`` and the key.
     A retune that changes nothing raises ``ValueError`` and writes nothing.
     """
-    tensors, metadata = load_checkpoint(src, expect={"kind": "estimator"})
-    after, diff = _retuned_config(metadata, retune, src, source)
+    tensors, metadata = load_checkpoint(src)
+    after, diff = _retuned_config(metadata, retune, src, source)  # refuses a file of another kind
     history = [*metadata.get(RETUNES_KEY, []), {"changes": diff}]
     save_checkpoint(dst, tensors, {**metadata, "estimator_config": after, RETUNES_KEY: history})
     return diff

@@ -45,8 +45,8 @@ def retune(settings: str, base_model: str = "models:/abair@champion", pipeline: 
     experiment_id = configure_mlflow(pipe)
     base = read_base_bundle(base_model, str(local_work_root(pipe) / "retune" / "base"))
     # a change the estimator refuses (a bad value, nothing new) is refused before any run or version exists
-    planned_changes(str(Path(base["bundle_dir"]) / ESTIMATOR_FILE), retune_settings,
-                    source=f"{settings} (applied to {base_model})")
+    source = f"{settings} (applied to {base_model}, abair v{base['version']})"
+    planned_changes(str(Path(base["bundle_dir"]) / ESTIMATOR_FILE), retune_settings, source)
     commit = git_commit()
     tags = {"abair.kind": "retune_estimator", "abair.base_version": base["version"], "abair.retune_settings": settings,
             **({"git.commit": commit} if commit else {})}
@@ -54,7 +54,7 @@ def retune(settings: str, base_model: str = "models:/abair@champion", pipeline: 
     run_id = start_run(experiment_id, f"retune-v{base['version']}", tags)
     try:
         folder = local_work_root(pipe) / "retune" / run_id
-        estimator = retune_estimator(base, settings, str(folder / "estimator"), run_id)
+        estimator = retune_estimator(base, retune_settings, source, str(folder / "estimator"), run_id)
         versions = {**base["components"], "estimator": str(estimator["version"])}
         bundle_dir = write_retuned_bundle_task(base["bundle_dir"], str(folder / "bundle"), estimator["path"], versions)
         provenance = {RETUNED_FROM_TAG: base["version"], RETUNE_TAG: describe_changes(estimator["changes"]),
