@@ -38,6 +38,7 @@ import torch
 from clean_weight_sweep import psnr, task_means
 from doc_sections import update_section
 from plausibility_gate import suite_inputs, suite_photos
+from sw_sharpness_sweep import check_pairs, models_line, paired_command, paired_models_parser
 
 from abair_core.bundle import load_bundle
 from abair_core.models.abair import ABAIR
@@ -47,19 +48,10 @@ SHIPPED = "p_clean"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", required=True, help="bundle directories (e.g. one per training seed)")
-    parser.add_argument("--without", nargs="*", default=[], help="the same recipe without the do-no-harm work, "
-                        "one bundle per --models entry, same order")
-    parser.add_argument("--suite", default="configs/benchmark/small.yaml")
-    parser.add_argument("--images", default=None, help="photo folder URI when the suite names none")
+    parser = paired_models_parser(__doc__.splitlines()[0])
     parser.add_argument("--floors", nargs="*", type=float, default=[0.2, 0.3],
                         help="thresholds T of the 'floor T' rules (p(clean) kept only at or above T)")
-    parser.add_argument("--title", default=None, help="section title suffix (default: the suite's name)")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
-    args = parser.parse_args(argv)
-    if args.without and len(args.without) != len(args.models):
-        parser.error(f"--without needs one bundle per --models entry ({len(args.models)}), got {len(args.without)}")
+    args = check_pairs(parser, parser.parse_args(argv))
     if any(not 0.0 < t < 1.0 for t in args.floors):
         parser.error(f"--floors must lie strictly between 0 and 1, got {args.floors}")
     return args
@@ -152,13 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     runs = [measure(load_bundle(Path(m)).eval(), suite, photos, rules) for m in args.models]
     without = [measure(load_bundle(Path(m)).eval(), suite, photos, [SHIPPED], ("known",)) for m in args.without]
     seconds = time.perf_counter() - began
-    command = (f"python benchmarks/sw_identity_share.py --models {' '.join(args.models)}"
-               f"{' --without ' + ' '.join(args.without) if args.without else ''} --suite {args.suite}"
-               f"{' --images ' + args.images if args.images else ''}"
+    command = (f"{paired_command('sw_identity_share.py', args)}"
                f"{' --floors ' + ' '.join(f'{t:g}' for t in args.floors) if args.floors else ''}")
     body = "\n".join([
-        (f"Models: {len(args.models)}{f' (and {len(args.without)} without the do-no-harm work)' if args.without else ''}; "
-         f"suite `{args.suite}` ({len(photos)} photos, {suite.crops_per_image} crop(s) x {len(suite.seeds)} seed(s)). "
+        (f"{models_line(args, suite, photos)} "
          f"SW output of each input that `clean` does not win = share * input + (1 - share) * the blended model, "
          f"under each rule for the share (`{SHIPPED}` is shipped); inputs `clean` wins pass through under every rule; "
          f"`without` under its stored rule. Command: `{command}`. {dt.date.today()}, {seconds:.0f} s."),

@@ -39,20 +39,44 @@ from abair_core.models.abair import ABAIR
 GROUPS = ("known", "unseen", "mixed", "clean", "mild")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def paired_models_parser(description: str) -> argparse.ArgumentParser:
+    """The flags of the scripts that score several models, each optionally paired with its ``without`` run:
+    --models, --without, --suite, --images, --title, --no-write (check with :func:`check_pairs`)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--models", nargs="+", required=True, help="bundle directories (e.g. one per training seed)")
     parser.add_argument("--without", nargs="*", default=[], help="the same recipe without the do-no-harm work, "
                         "one bundle per --models entry, same order")
     parser.add_argument("--suite", default="configs/benchmark/small.yaml")
     parser.add_argument("--images", default=None, help="photo folder URI when the suite names none")
-    parser.add_argument("--sharpness", nargs="+", type=float, default=[1.0, 2.0, 4.0])
     parser.add_argument("--title", default=None, help="section title suffix (default: the suite's name)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/BENCHMARKS.md alone")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def check_pairs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """Refuse a --without list that does not pair one bundle with each --models entry."""
     if args.without and len(args.without) != len(args.models):
         parser.error(f"--without needs one bundle per --models entry ({len(args.models)}), got {len(args.without)}")
     return args
+
+
+def paired_command(script: str, args: argparse.Namespace) -> str:
+    """The command line of a paired-models script, as the section prints it (its own flags appended by the caller)."""
+    return (f"python benchmarks/{script} --models {' '.join(args.models)}"
+            f"{' --without ' + ' '.join(args.without) if args.without else ''} --suite {args.suite}"
+            f"{' --images ' + args.images if args.images else ''}")
+
+
+def models_line(args: argparse.Namespace, suite: Any, photos: dict[str, Any]) -> str:
+    """The section's opening sentence: how many models (and ``without`` runs) on which suite."""
+    return (f"Models: {len(args.models)}{f' (and {len(args.without)} without the do-no-harm work)' if args.without else ''}; "
+            f"suite `{args.suite}` ({len(photos)} photos, {suite.crops_per_image} crop(s) x {len(suite.seeds)} seed(s)).")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = paired_models_parser(__doc__.splitlines()[0])
+    parser.add_argument("--sharpness", nargs="+", type=float, default=[1.0, 2.0, 4.0])
+    return check_pairs(parser, parser.parse_args(argv))
 
 
 @torch.no_grad()
@@ -155,13 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     runs = [measure(load_bundle(Path(m)).eval(), suite, photos, args.sharpness) for m in args.models]
     without = [measure(load_bundle(Path(m)).eval(), suite, photos, args.sharpness) for m in args.without]
     seconds = time.perf_counter() - began
-    command = (f"python benchmarks/sw_sharpness_sweep.py --models {' '.join(args.models)}"
-               f"{' --without ' + ' '.join(args.without) if args.without else ''} --suite {args.suite}"
-               f"{' --images ' + args.images if args.images else ''} "
+    command = (f"{paired_command('sw_sharpness_sweep.py', args)} "
                f"--sharpness {' '.join(f'{s:g}' for s in args.sharpness)}")
     body = "\n".join([
-        (f"Models: {len(args.models)}{f' (and {len(args.without)} without the do-no-harm work)' if args.without else ''}; "
-         f"suite `{args.suite}` ({len(photos)} photos, {suite.crops_per_image} crop(s) x {len(suite.seeds)} seed(s)). "
+        (f"{models_line(args, suite, photos)} "
          f"SW output with the adapters blended by p ** sw_sharpness (renormalised), identity share p(clean) and "
          f"plausibility gates as stored. Command: `{command}`. {dt.date.today()}, {seconds:.0f} s."),
         "", ("PSNR (dB, RGB), clean capped at 100 dB; group averages are means of the task means, averaged over the "
