@@ -13,6 +13,8 @@ Usage:
      ``--photos`` may hold the whole pool: the recipe's ``data.exclude`` (the benchmark's validation photos)
      still leaves those out, and the summary lists the photos trained on. ``--seed N``
      trains a replicate: the recipe's synthesis and phase seeds replaced by N (both variants alike).
+     ``--set KEY=VALUE ...`` changes the recipe for both variants (dotted keys, YAML values), e.g.
+     ``--set phase2.steps=750`` for a longer Phase II without a copy of the recipe file.
   2. ``python benchmarks/do_no_harm_ablation.py bundle --components OUT/<variant>/components --bundle DIR``
      assembles a bundle directory that ``abair evaluate --model DIR`` scores.
   3. ``python benchmarks/do_no_harm_ablation.py compare --with BUNDLE --without BUNDLE --images DIR
@@ -67,17 +69,38 @@ def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def recipe_changes(items: list[str]) -> dict[str, Any]:
+    """``--set`` items (``phase2.steps=750``: a dotted key, a YAML value) as one nested change to the recipe."""
+    import yaml
+
+    changes: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        parts = key.split(".")
+        if not sep or not all(parts):
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. phase2.steps=750")
+        node = changes
+        for part in parts[:-1]:
+            if part in node and not isinstance(node[part], dict):
+                raise ValueError(f"--set {item!r}: {part!r} is already set to a value")
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return changes
+
+
 def variant_config(config_path: str, variant: str, photos: Path, quick: bool,
-                   phase3_steps: int | None = None, seed: int | None = None) -> Any:
+                   phase3_steps: int | None = None, seed: int | None = None, sets: list[str] | None = None) -> Any:
     """The validated TrainConfig of one variant, reading photos from ``photos``.
 
     ``seed`` replaces the recipe's synthesis seed and every phase's seed (a replicate of the same recipe: how
-    far one training run moves the difference is what a 0.2 dB criterion has to be read against).
+    far one training run moves the difference is what a 0.2 dB criterion has to be read against). ``sets``
+    (``--set`` items) change the recipe before the variant's own overrides, so ``without`` still drops every
+    do-no-harm knob.
     """
     from abair_core.config import load_yaml, validate_config
     from abair_core.training.config import TrainConfig
 
-    data = merge(load_yaml(config_path), variant_overrides(variant))
+    data = merge(merge(load_yaml(config_path), recipe_changes(sets or [])), variant_overrides(variant))
     # the recipe's data.exclude stays: its validation photos are never trained on, even when ``photos`` is the
     # whole pool (a seed-1 run of 2026-12-04, finished on a folder holding them, trained its estimators on them)
     data = merge(data, {"name": f"{data['name']}-{variant}", "data": {"source": photos.resolve().as_uri()}})
@@ -89,7 +112,8 @@ def variant_config(config_path: str, variant: str, photos: Path, quick: bool,
     if quick:  # a smoke test of the whole script in seconds
         data = merge(data, {"model": "tiny", "synthesis": {"counts": {"composite": 2, "single": 1, "sequence": 1}},
                             **{p: {"steps": 3, "checkpoint_every": 1000} for p in ("phase1", "phase2", "phase3")}})
-    return validate_config(data, TrainConfig, source=f"{config_path} ({variant} variant)")
+    label = f"{variant} variant" + (f", --set {' '.join(sets)}" if sets else "")
+    return validate_config(data, TrainConfig, source=f"{config_path} ({label})")
 
 
 def _synthesize(args: tuple[list[dict[str, Any]], Any, Any]) -> list[dict[str, Any]]:
@@ -100,7 +124,7 @@ def _synthesize(args: tuple[list[dict[str, Any]], Any, Any]) -> list[dict[str, A
 
 
 def train_variant(config_path: str, variant: str, photos: Path, out: Path, workers: int, quick: bool,
-                  phase3_steps: int | None = None, seed: int | None = None) -> dict:
+                  phase3_steps: int | None = None, seed: int | None = None, sets: list[str] | None = None) -> dict:
     """Synthesize and train one variant; component files and a summary land under ``out/variant``."""
     from abair_core.data.dataset import (
         finish_dataset,
@@ -111,7 +135,7 @@ def train_variant(config_path: str, variant: str, photos: Path, out: Path, worke
     )
     from abair_core.training.steps import train_adapter_file, train_backbone_file, train_estimator_file
 
-    config = variant_config(config_path, variant, photos, quick, phase3_steps, seed)
+    config = variant_config(config_path, variant, photos, quick, phase3_steps, seed, sets)
     work = (out / variant).resolve()
     components = work / "components"
     components.mkdir(parents=True, exist_ok=True)
@@ -158,7 +182,7 @@ def train_variant(config_path: str, variant: str, photos: Path, out: Path, worke
         lambda: train_estimator_file(config, manifest, adapter_paths, estimator, log("phase3")))
     timings["total"] = time.perf_counter() - start
     summary = {"variant": variant, "config": config_path, "overrides": variant_overrides(variant),
-               "phase3_steps": config.phase3.steps, "seed": seed,
+               "phase3_steps": config.phase3.steps, "seed": seed, "set": sets or [],
                "photos": config.data.source, "sources": dataset.get("sources"), "excluded": config.data.exclude,
                "patches": dataset.get("patches"), "dataset_hash": dataset["dataset_hash"], "timings": timings,
                "phases": summaries, "adapters": list(config.degradations)}
@@ -180,6 +204,7 @@ def run_train(args: argparse.Namespace) -> int:
                "--out", str(args.out), "--config", args.config, "--workers", str(args.workers)]
         cmd += ["--phase3-steps", str(args.phase3_steps)] if args.phase3_steps else []
         cmd += ["--seed", str(args.seed)] if args.seed is not None else []
+        cmd += ["--set", *args.set] if args.set else []
         procs[variant] = subprocess.Popen(cmd + (["--quick"] if args.quick else []), env=os.environ.copy())
     codes = {variant: proc.wait() for variant, proc in procs.items()}
     print("exit codes:", codes)
@@ -404,7 +429,8 @@ def run_compare(args: argparse.Namespace) -> int:
             notes.append(f"`{variant}`: {summary.get('patches')} patches, Phase III {summary.get('phase3_steps')} steps")
     replicates = len(args.with_bundle)
     body = "\n".join([
-        f"Issue 9's \"against the same model without this work\": `{args.config}` trained twice "
+        f"Issue 9's \"against the same model without this work\": `{args.config}`"
+        + (f" with `--set {' '.join(args.set)}`" if args.set else "") + " trained twice "
         "(benchmarks/do_no_harm_ablation.py): `with` = the recipe as it is (clean and mild patches, clean regions "
         "painted into the composites where the recipe draws them, clean samples in Phases II and III, plausibility "
         "gates on); `without` = the same photos, seeds and schedules minus all of that (gates off). Scored on the "
@@ -446,6 +472,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.add_argument("--phase3-steps", type=int, default=None, help="override Phase III steps (both variants)")
         p.add_argument("--seed", type=int, default=None,
                        help="replace the recipe's synthesis and phase seeds (a replicate; both variants)")
+        p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                       help="change the recipe for both variants: dotted key, YAML value (phase2.steps=750)")
         if name == "train":
             p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
         else:
@@ -459,6 +487,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--without", dest="without_bundle", type=Path, nargs="+", required=True)
     p.add_argument("--suite", default="configs/benchmark/small.yaml")
     p.add_argument("--config", default="configs/train/small.yaml", help="the recipe both variants came from")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="the --set items both variants were trained with (named in the section)")
     p.add_argument("--images", default=None, help="photo folder URI when the suite names none")
     p.add_argument("--groups", nargs="+", default=["known", "clean", "mild"])
     p.add_argument("--out", type=Path, default=None, help="the train command's OUT (timings in the notes)")
@@ -475,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_train(args)
     if args.command == "train-one":
         train_variant(args.config, args.variant, args.photos, args.out, args.workers, args.quick, args.phase3_steps,
-                      args.seed)
+                      args.seed, args.set)
         return 0
     if args.command == "bundle":
         return run_bundle(args)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from abair_core.config import PROJECT_ROOT, load_yaml
+from abair_core.config import PROJECT_ROOT, ConfigError, load_yaml
 from abair_core.models.plausibility import PlausibilityConfig
 
 SMALL = str(PROJECT_ROOT / "configs/train/small.yaml")
@@ -42,6 +42,29 @@ def test_a_replicate_changes_every_seed_and_nothing_else(load_script, tmp_path) 
     assert replicate.model_dump(exclude={"name", "synthesis", "phase1", "phase2", "phase3"}) == \
         base.model_dump(exclude={"name", "synthesis", "phase1", "phase2", "phase3"})
     assert replicate.phase1.model_dump(exclude={"seed"}) == base.phase1.model_dump(exclude={"seed"})
+
+
+def test_set_changes_the_recipe_for_both_variants_and_without_still_drops_the_knobs(load_script, tmp_path) -> None:
+    script = load_script("do_no_harm_ablation")
+    sets = ["phase2.steps=750", "phase2.clean_fraction=0.05", "estimator.sw_sharpness=2"]
+    with_, without = (script.variant_config(SMALL, v, tmp_path, quick=False, sets=sets) for v in ("with", "without"))
+    assert with_.phase2.steps == without.phase2.steps == 750
+    assert with_.estimator.sw_sharpness == without.estimator.sw_sharpness == 2
+    # the variant's own overrides come last: `without` has no identity samples whatever --set says
+    assert with_.phase2.clean_fraction == 0.05 and without.phase2.clean_fraction == 0.0
+    base = script.variant_config(SMALL, "with", tmp_path, quick=False)
+    assert with_.phase1 == base.phase1 and with_.phase3 == base.phase3
+
+
+def test_set_names_a_malformed_item_and_the_config_error_names_the_key(load_script, tmp_path) -> None:
+    script = load_script("do_no_harm_ablation")
+    assert script.recipe_changes(["phase2.steps=750", "phase2.lr=0.01", "name=x"]) == \
+        {"phase2": {"steps": 750, "lr": 0.01}, "name": "x"}
+    for bad in (["phase2.steps"], [".steps=3"], ["phase2=3", "phase2.steps=4"]):
+        with pytest.raises(ValueError, match="--set"):
+            script.recipe_changes(bad)
+    with pytest.raises(ConfigError, match=r"--set phase2.stepz=3.*'phase2.stepz'.*allowed: .*steps"):
+        script.variant_config(SMALL, "with", tmp_path, quick=False, sets=["phase2.stepz=3"])
 
 
 def test_replicate_differences_give_mean_and_spread(load_script) -> None:
