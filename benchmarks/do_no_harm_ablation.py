@@ -57,7 +57,7 @@ def variant_overrides(variant: str) -> dict[str, Any]:
         return {}
     if variant == "without":
         return {"synthesis": {"counts": {"clean": 0, "mild": 0}, "composite": {"clean_probability": 0.0}},
-                "phase2": {"clean_fraction": 0.0}, "phase3": {"clean_fraction": 0.0},
+                "phase2": {"clean_fraction": 0.0, "mild_fraction": 0.0}, "phase3": {"clean_fraction": 0.0},
                 "estimator": {"plausibility": {"enabled": False}}}
     raise ValueError(f"unknown variant {variant!r} (allowed: {', '.join(VARIANTS)})")
 

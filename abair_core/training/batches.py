@@ -103,17 +103,29 @@ def pretrain_batches(
 
 
 def adapter_batches(
-    patches: PatchSet, name: str, batch_size: int, crop: int, seed: int, clean_fraction: float, start_step: int = 0
+    patches: PatchSet, name: str, batch_size: int, crop: int, seed: int, clean_fraction: float, start_step: int = 0,
+    mild_fraction: float = 0.0,
 ) -> Iterator[Batch]:
-    """Phase II: patches with only degradation ``name`` (plus a share of clean identity samples)."""
+    """Phase II: patches with only degradation ``name``, plus shares of clean identity samples and of ``name``
+    at mild strength (its ``mild`` patches, restored to the clean crop).
+
+    With ``mild_fraction`` 0 (or no mild ``name`` patches) the draws are exactly those of the clean share alone,
+    so recipes without it train bit for bit as before.
+    """
     own = _require(patches.indices(("single",), (name,)), f"single '{name}' patches")
     clean = patches.indices(("clean",))
+    mild = patches.indices(("mild",), (name,)) if mild_fraction > 0 else np.zeros(0, np.int64)
+    nothing = np.zeros(0, np.int64)
     step = start_step
     while True:
         rng = _step_rng(seed, step)
         n_clean = int(rng.binomial(batch_size, clean_fraction)) if clean.size else 0
-        idx = np.concatenate([rng.choice(own, batch_size - n_clean),
-                              rng.choice(clean, n_clean) if n_clean else np.zeros(0, np.int64)])
+        # the mild share is of the whole batch: drawn from what the clean share left, at the matching odds
+        left = batch_size - n_clean
+        n_mild = int(rng.binomial(left, min(1.0, mild_fraction / (1 - clean_fraction)))) if mild.size and left else 0
+        idx = np.concatenate([rng.choice(own, left - n_mild),
+                              rng.choice(clean, n_clean) if n_clean else nothing,
+                              rng.choice(mild, n_mild) if n_mild else nothing])
         degraded, clean_t, _ = _crop_and_flip(patches, idx, crop, rng)
         yield Batch(degraded, clean_t)
         step += 1

@@ -62,11 +62,24 @@ class AdapterSchedule(OptimizerSchedule):
     clean_fraction: float = Field(
         0.0, ge=0, le=1, description="share of clean (identity) samples mixed into the adapter's data"
     )
+    mild_fraction: float = Field(
+        0.0, ge=0, le=1, description="share of the adapter's own degradation at mild strength (synthesis "
+        "kind 'mild'), restored to the clean crop: a light touch on light degradations instead of a full "
+        "restoration; 0 or no mild patches of that type draws none"
+    )
     warm_start: Literal["zero", "best"] = Field(
         "zero", description="where a new adapter starts when other adapters exist (add-degradation): 'zero' "
         "(a no-op, the paper) or 'best' (a copy of the old adapter that restores the new type's training "
         "patches best, when one beats the backbone alone); train_all has no other adapters and starts at zero"
     )
+
+
+    @model_validator(mode="after")
+    def _shares_fit(self) -> AdapterSchedule:
+        if self.clean_fraction + self.mild_fraction > 1:
+            raise ValueError(f"clean_fraction + mild_fraction must be <= 1, got {self.clean_fraction} + "
+                             f"{self.mild_fraction}")
+        return self
 
 
 class EstimatorSchedule(OptimizerSchedule):
