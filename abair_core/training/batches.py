@@ -114,8 +114,8 @@ def adapter_batches(
     """
     own = _require(patches.indices(("single",), (name,)), f"single '{name}' patches")
     clean = patches.indices(("clean",))
-    mild = patches.indices(("mild",), (name,)) if mild_fraction > 0 else np.zeros(0, np.int64)
     nothing = np.zeros(0, np.int64)
+    mild = patches.indices(("mild",), (name,)) if mild_fraction > 0 else nothing
     step = start_step
     while True:
         rng = _step_rng(seed, step)

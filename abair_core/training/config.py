@@ -73,7 +73,6 @@ class AdapterSchedule(OptimizerSchedule):
         "patches best, when one beats the backbone alone); train_all has no other adapters and starts at zero"
     )
 
-
     @model_validator(mode="after")
     def _shares_fit(self) -> AdapterSchedule:
         if self.clean_fraction + self.mild_fraction > 1:

@@ -42,9 +42,14 @@ def test_the_mild_share_draws_only_the_adapters_own_type_at_its_share():
 
 
 def test_no_mild_share_draws_exactly_what_the_recipes_before_it_drew():
-    before = list(zip(range(5), adapter_batches(_flat_patches(), "noise", 16, 8, 5, 0.15)))
-    after = list(zip(range(5), adapter_batches(_flat_patches(), "noise", 16, 8, 5, 0.15, mild_fraction=0.0)))
-    assert all(torch.equal(a.degraded, b.degraded) for (_, a), (_, b) in zip(before, after))
+    patches = _flat_patches()
+    patches.degraded = np.stack([np.full((16, 16, 3), i, np.uint8) for i in range(len(patches))])  # level = index
+    own, clean = patches.indices(("single",), ("noise",)), patches.indices(("clean",))
+    for step, batch in zip(range(20), adapter_batches(patches, "noise", 16, 8, 5, 0.15, mild_fraction=0.0)):
+        rng = np.random.default_rng([5, step])  # the draw before the mild share existed, step by step
+        n_clean = int(rng.binomial(16, 0.15))
+        expected = np.concatenate([rng.choice(own, 16 - n_clean), rng.choice(clean, n_clean)])
+        assert torch.round(batch.degraded[:, 0, 0, 0] * 255).int().tolist() == expected.tolist()
     assert ("mild", "noise") not in _drawn(20, clean_fraction=0.15)
 
 
