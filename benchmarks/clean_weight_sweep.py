@@ -6,9 +6,10 @@ Usage: ``python benchmarks/clean_weight_sweep.py --model BUNDLE_OR_MODELS_URI --
 
 Every synthesized input of the suite's known, clean and mild groups is restored in the SW and OH modes as
 ``ABAIR.restore(..., clean_weight=w)`` would (the batch Restorer's behaviour, a test keeps them equal), with the
-bundle's own plausibility gates; the network runs once per input and mode, whatever the number of weights. Prints one row per weight: the known average (SW, OH) and how many known
-inputs were passed through as clean, the clean row's mean and worst image, and each mild task against its
-input; rewrites the docs/BENCHMARKS.md section "Clean weight: <title>".
+bundle's own plausibility gates; the network runs once per input and mode, whatever the number of weights.
+Prints one row per weight: the known average (SW, OH) and how many known inputs were passed through as clean,
+the clean row's mean and worst image, and each mild task against its input; rewrites the docs/BENCHMARKS.md
+section "Clean weight: <title>".
 """
 
 from __future__ import annotations
