@@ -51,15 +51,16 @@ def psnr(output: torch.Tensor, clean: Any) -> float:
 
 
 @torch.no_grad()
-def restore_at_weights(model: ABAIR, x: torch.Tensor, weights: list[float]) -> dict[float, dict[str, torch.Tensor]]:
+def restore_at_weights(model: ABAIR, x: torch.Tensor, weights: list[float],
+                       probs: torch.Tensor | None = None) -> dict[float, dict[str, torch.Tensor]]:
     """``model.restore(x, mode, clean_weight=w)`` for both blind modes and every weight, with one network pass per
-    mode instead of one per weight.
+    mode instead of one per weight. ``probs``: the estimator's probabilities for ``x`` when the caller has them.
 
     The weight moves only the odds of ``clean`` (the degradations keep their ratios), so the adapter blend, and the
     network's output for it, is the same at every weight; only the identity share ``p_clean`` changes. A test keeps
     this equal to ``model.restore``.
     """
-    probs = model.estimator.predict_proba(x).to(x.dtype)
+    probs = (model.estimator.predict_proba(x) if probs is None else probs).to(x.dtype)
     out: dict[float, dict[str, torch.Tensor]] = {w: {} for w in weights}
     for mode in ("sw", "oh"):
         plans = {w: model.plan_from_probabilities(apply_clean_weight(probs, w), mode) for w in weights}
@@ -79,11 +80,12 @@ def measure(model: ABAIR, suite: Any, photos: dict[str, Any], weights: list[floa
     rows = []
     for group, task, key, seed, c, degraded, clean, x in suite_inputs(suite, photos, GROUPS):
         probs = model.estimator.predict_proba(x)
-        outputs = restore_at_weights(model, x, weights)
+        outputs = restore_at_weights(model, x, weights, probs)
+        input_psnr = min(score_images(degraded, clean)["psnr"], CAP)
         for w in weights:
             rows.append({
                 "group": group, "task": task.id, "weight": w, "image": key, "seed": seed, "crop": c,
-                "input": min(score_images(degraded, clean)["psnr"], CAP),
+                "input": input_psnr,
                 "sw": psnr(outputs[w]["sw"], clean),
                 "oh": psnr(outputs[w]["oh"], clean),
                 "clean_top": int(apply_clean_weight(probs, w)[0].argmax()) == 0,
