@@ -57,15 +57,17 @@ def variant_overrides(variant: str) -> dict[str, Any]:
         return {}
     if variant == "without":
         return {"synthesis": {"counts": {"clean": 0, "mild": 0}, "composite": {"clean_probability": 0.0}},
-                "phase2": {"clean_fraction": 0.0, "mild_fraction": 0.0}, "phase3": {"clean_fraction": 0.0},
+                "phase2": {"clean_fraction": 0.0, "clean_fraction_by_type": {}, "mild_fraction": 0.0},
+                "phase3": {"clean_fraction": 0.0},
                 "estimator": {"plausibility": {"enabled": False}}}
     raise ValueError(f"unknown variant {variant!r} (allowed: {', '.join(VARIANTS)})")
 
 
 def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` merged in, key by key; an empty mapping in ``changes`` replaces, not merges."""
     out = dict(base)
     for key, value in changes.items():
-        out[key] = merge(out.get(key) or {}, value) if isinstance(value, dict) else value
+        out[key] = merge(out.get(key) or {}, value) if isinstance(value, dict) and value else value
     return out
 
 

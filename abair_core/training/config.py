@@ -62,6 +62,12 @@ class AdapterSchedule(OptimizerSchedule):
     clean_fraction: float = Field(
         0.0, ge=0, le=1, description="share of clean (identity) samples mixed into the adapter's data"
     )
+    clean_fraction_by_type: dict[str, float] = Field(
+        default_factory=dict, description="identity share of the named adapters, in place of clean_fraction "
+        "(degradation id -> share in [0, 1]): a misread sends a clean photo to a global adapter (haze, low light) "
+        "at a cost of 5-25 dB and to a local one (noise, rain, blur) at about 1 dB, so the local ones can spend "
+        "less of their batches on identity samples; ids must be among the recipe's degradations"
+    )
     mild_fraction: float = Field(
         0.0, ge=0, le=1, description="share of the adapter's own degradation at mild strength (synthesis "
         "kind 'mild'), restored to the clean crop: a light touch on light degradations instead of a full "
@@ -73,11 +79,18 @@ class AdapterSchedule(OptimizerSchedule):
         "patches best, when one beats the backbone alone); train_all has no other adapters and starts at zero"
     )
 
+    def identity_share(self, name: str) -> float:
+        """The clean (identity) share of adapter ``name``'s batches: its own entry, else ``clean_fraction``."""
+        return self.clean_fraction_by_type.get(name, self.clean_fraction)
+
     @model_validator(mode="after")
     def _shares_fit(self) -> AdapterSchedule:
-        if self.clean_fraction + self.mild_fraction > 1:
-            raise ValueError(f"clean_fraction + mild_fraction must be <= 1, got {self.clean_fraction} + "
-                             f"{self.mild_fraction}")
+        for key, share in [("clean_fraction", self.clean_fraction),
+                           *((f"clean_fraction_by_type.{n}", v) for n, v in self.clean_fraction_by_type.items())]:
+            if not 0 <= share <= 1:
+                raise ValueError(f"{key} must be within [0, 1], got {share}")
+            if share + self.mild_fraction > 1:
+                raise ValueError(f"{key} + mild_fraction must be <= 1, got {share} + {self.mild_fraction}")
         return self
 
 
@@ -179,4 +192,8 @@ class TrainConfig(StrictConfig):
         if len(set(partners)) != len(partners) or "clean" in partners or set(partners) & set(self.degradations):
             raise ValueError(f"sequence_partners must be distinct ids without 'clean', none of degradations "
                              f"{self.degradations}, got {partners}")
+        unknown = sorted(set(self.phase2.clean_fraction_by_type) - set(self.degradations))
+        if unknown:
+            raise ValueError(f"phase2.clean_fraction_by_type names {unknown}, which get no adapter here "
+                             f"(allowed: {', '.join(self.degradations)})")
         return self

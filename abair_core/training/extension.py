@@ -234,18 +234,21 @@ def extension_configs(base: TrainConfig, name: str, specs_path: str,
     source = overrides or base
     degradations = list(base.degradations) + ([] if name in base.degradations else [name])
     partners = [p for p in partners if p != name]
-    shared = {"model": base.model, "phase1": base.phase1.model_dump(mode="json"), **_retraining_settings(source)}
+    settings = _retraining_settings(source)
+    shared = {"model": base.model, "phase1": base.phase1.model_dump(mode="json"), **settings}
     counts = source.synthesis.counts.model_dump(mode="json")
     synthesis = {**source.synthesis.model_dump(mode="json"),
                  "counts": {**counts, "composite": 0, "sequence": counts["sequence"] if partners else 0}}
     new_only = TrainConfig.model_validate({
         **shared, "name": f"{base.name}-add-{name}".replace("_", "-"), "degradations": [name],
+        "phase2": _identity_shares_of(settings["phase2"], [name]),
         "sequence_partners": partners,
         "data": {**base.data.model_dump(mode="json"), "degradation_specs": specs_path,
                  **(photos.model_dump(mode="json") if photos is not None else {})},
         "synthesis": synthesis})
     extended = TrainConfig.model_validate({
         **shared, "name": f"{base.name}-with-{name}".replace("_", "-"), "degradations": degradations,
+        "phase2": _identity_shares_of(settings["phase2"], degradations),
         "data": base.data.model_dump(mode="json"), "synthesis": base.synthesis.model_dump(mode="json")})
     return new_only, extended
 
@@ -255,11 +258,19 @@ def _retraining_settings(source: TrainConfig) -> dict[str, Any]:
     return {key: getattr(source, key).model_dump(mode="json") for key in ("adapter", "estimator", "phase2", "phase3")}
 
 
+def _identity_shares_of(phase2: dict[str, Any], degradations: Sequence[str]) -> dict[str, Any]:
+    """Phase II settings with ``clean_fraction_by_type`` cut to ``degradations`` (a retraining's own adapters)."""
+    by_type = phase2.get("clean_fraction_by_type", {})
+    return {**phase2, "clean_fraction_by_type": {n: v for n, v in by_type.items() if n in degradations}}
+
+
 def reduced_config(base: TrainConfig, name: str, overrides: TrainConfig | None = None) -> TrainConfig:
     """The recipe of a bundle without adapter ``name``: the base's, minus ``name`` (schedules from ``overrides``)."""
+    kept = [n for n in base.degradations if n != name]
+    settings = _retraining_settings(overrides or base)
     return TrainConfig.model_validate({
         **base.model_dump(mode="json"), "name": f"{base.name}-without-{name}".replace("_", "-"),
-        "degradations": [n for n in base.degradations if n != name], **_retraining_settings(overrides or base)})
+        "degradations": kept, **settings, "phase2": _identity_shares_of(settings["phase2"], kept)})
 
 
 def check_removal(name: str, adapters: Sequence[str], base_version: str) -> None:

@@ -49,7 +49,7 @@ def train_adapter(
 
     def make_batches(start: int):
         return adapter_batches(patches, name, schedule.batch_size, schedule.patch_size, schedule.seed,
-                               schedule.clean_fraction, start, schedule.mild_fraction)
+                               schedule.identity_share(name), start, schedule.mild_fraction)
 
     return run_training(f"phase2-{name}", params, {"backbone": backbone}, loss_fn, make_batches, schedule,
                         device, callback, resume_path)

@@ -46,12 +46,14 @@ def test_a_replicate_changes_every_seed_and_nothing_else(load_script, tmp_path) 
 
 def test_set_changes_the_recipe_for_both_variants_and_without_still_drops_the_knobs(load_script, tmp_path) -> None:
     script = load_script("do_no_harm_ablation")
-    sets = ["phase2.steps=750", "phase2.clean_fraction=0.05", "estimator.sw_sharpness=2"]
+    sets = ["phase2.steps=750", "phase2.clean_fraction=0.05", "estimator.sw_sharpness=2",
+            "phase2.clean_fraction_by_type={noise: 0.0}"]
     with_, without = (script.variant_config(SMALL, v, tmp_path, quick=False, sets=sets) for v in ("with", "without"))
     assert with_.phase2.steps == without.phase2.steps == 750
     assert with_.estimator.sw_sharpness == without.estimator.sw_sharpness == 2
     # the variant's own overrides come last: `without` has no identity samples whatever --set says
     assert with_.phase2.clean_fraction == 0.05 and without.phase2.clean_fraction == 0.0
+    assert with_.phase2.identity_share("noise") == 0.0 and without.phase2.clean_fraction_by_type == {}
     base = script.variant_config(SMALL, "with", tmp_path, quick=False)
     assert with_.phase1 == base.phase1 and with_.phase3 == base.phase3
 

@@ -62,3 +62,37 @@ def test_a_share_with_no_mild_patches_of_the_type_draws_none_and_shares_must_fit
     assert set(torch.round(batch.degraded[:, 0, 0, 0] * 255).int().tolist()) == {40}
     with pytest.raises(ValueError, match="clean_fraction \\+ mild_fraction must be <= 1"):
         TrainConfig.model_validate({"name": "m", "phase2": {"clean_fraction": 0.6, "mild_fraction": 0.5}})
+
+
+def test_an_adapters_own_identity_share_replaces_the_recipes_and_is_checked():
+    schedule = TrainConfig.model_validate({"name": "m", "degradations": ["noise", "blur"], "phase2": {
+        "clean_fraction": 0.15, "clean_fraction_by_type": {"noise": 0.0}}}).phase2
+    assert (schedule.identity_share("noise"), schedule.identity_share("blur")) == (0.0, 0.15)
+    with pytest.raises(ValueError, match=r"clean_fraction_by_type names \['snow'\].*allowed: noise, blur"):
+        TrainConfig.model_validate({"name": "m", "degradations": ["noise", "blur"],
+                                    "phase2": {"clean_fraction_by_type": {"snow": 0.0}}})
+    with pytest.raises(ValueError, match=r"clean_fraction_by_type.blur must be within \[0, 1\], got 1.5"):
+        TrainConfig.model_validate({"name": "m", "phase2": {"clean_fraction_by_type": {"blur": 1.5}}})
+    with pytest.raises(ValueError, match=r"clean_fraction_by_type.blur \+ mild_fraction must be <= 1"):
+        TrainConfig.model_validate({"name": "m", "phase2": {"clean_fraction_by_type": {"blur": 0.8},
+                                                            "mild_fraction": 0.3}})
+
+
+def test_phase_two_draws_each_adapters_batches_at_its_own_identity_share(monkeypatch):
+    from abair_core.components import ensure_adapter_slots
+    from abair_core.models.factory import build_model
+    from abair_core.models.lora import add_adapter
+    from abair_core.training import phase2
+
+    config = TrainConfig.model_validate({"name": "m", "degradations": ["noise", "blur"], "phase2": {
+        "clean_fraction": 0.15, "clean_fraction_by_type": {"noise": 0.0}}})
+    backbone = build_model("tiny")
+    ensure_adapter_slots(backbone, config.adapter)
+    for name in config.degradations:
+        add_adapter(backbone, name)
+    shares = {}
+    monkeypatch.setattr(phase2, "adapter_batches", lambda patches, name, *args: shares.setdefault(name, args[3]))
+    monkeypatch.setattr(phase2, "run_training", lambda *args: args[4](0))  # draw the first batches, train nothing
+    for name in config.degradations:
+        phase2.train_adapter(backbone, name, _flat_patches(), config.phase2)
+    assert shares == {"noise": 0.0, "blur": 0.15}

@@ -161,6 +161,18 @@ def test_extension_configs_new_type_only_then_all_adapters(tmp_path: Path) -> No
     assert plan_dataset(new_only, str(tmp_path / "w")).label_names == ["clean", "jpeg"]
 
 
+def test_each_retraining_keeps_the_identity_shares_of_its_own_adapters(tmp_path: Path) -> None:
+    shares = {"noise": 0.0, "blur": 0.3}
+    base = TrainConfig.model_validate({**RECIPE, "data": {"source": "photos", "degradation_specs": SPECS},
+                                       "phase2": {**RECIPE["phase2"], "clean_fraction_by_type": shares}})
+    specs = write_spec_file(tmp_path / "jpeg.yaml", {"type": "jpeg", "quality": [10, 40]})
+    new_only, extended = extension_configs(base, "jpeg", specs)
+    assert new_only.phase2.clean_fraction_by_type == {} and extended.phase2.clean_fraction_by_type == shares
+    new_only, _ = extension_configs(base, "noise", specs)  # a replaced adapter keeps its own share
+    assert new_only.phase2.identity_share("noise") == 0.0
+    assert reduced_config(base, "noise").phase2.clean_fraction_by_type == {"blur": 0.3}
+
+
 def test_new_type_sequences_pair_it_with_each_old_type(tmp_path: Path) -> None:
     base = TrainConfig.model_validate({**RECIPE, "data": {"source": "photos", "degradation_specs": SPECS}})
     partners = partner_specs(SPECS, ["noise", "blur", "no_such_type"])
