@@ -21,7 +21,8 @@ __all__ = ["RunState", "config_hash"]
 
 #: Fields added after runs were stored, with the value that behaves as before they existed: left out of the hash
 #: at that value, so a stored run of an unchanged recipe resumes instead of starting over.
-_LEGACY_VALUES: dict[tuple[str, str], object] = {("estimator", "sw_sharpness"): 1.0}
+_LEGACY_VALUES: dict[tuple[str, str], object] = {("estimator", "sw_sharpness"): 1.0,
+                                                  ("phase2", "clean_fraction_by_type"): {}}
 
 
 def config_hash(config: TrainConfig) -> str:
