@@ -134,7 +134,7 @@ def fine_tune_backbone(backbone: torch.nn.Module, name: str, patches: PatchSet, 
 
     def make_batches(start: int):
         return adapter_batches(patches, name, schedule.batch_size, schedule.patch_size, schedule.seed,
-                               schedule.clean_fraction, start)
+                               schedule.identity_share(name), start)
 
     backbone.train()
     run_training(f"full-{name}", params, {"backbone": backbone}, loss_fn, make_batches, schedule,
