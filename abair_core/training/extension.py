@@ -235,20 +235,21 @@ def extension_configs(base: TrainConfig, name: str, specs_path: str,
     degradations = list(base.degradations) + ([] if name in base.degradations else [name])
     partners = [p for p in partners if p != name]
     settings = _retraining_settings(source)
+    phase2 = settings.pop("phase2")  # each recipe below keeps the identity shares of its own adapters
     shared = {"model": base.model, "phase1": base.phase1.model_dump(mode="json"), **settings}
     counts = source.synthesis.counts.model_dump(mode="json")
     synthesis = {**source.synthesis.model_dump(mode="json"),
                  "counts": {**counts, "composite": 0, "sequence": counts["sequence"] if partners else 0}}
     new_only = TrainConfig.model_validate({
         **shared, "name": f"{base.name}-add-{name}".replace("_", "-"), "degradations": [name],
-        "phase2": _identity_shares_of(settings["phase2"], [name]),
+        "phase2": _identity_shares_of(phase2, [name]),
         "sequence_partners": partners,
         "data": {**base.data.model_dump(mode="json"), "degradation_specs": specs_path,
                  **(photos.model_dump(mode="json") if photos is not None else {})},
         "synthesis": synthesis})
     extended = TrainConfig.model_validate({
         **shared, "name": f"{base.name}-with-{name}".replace("_", "-"), "degradations": degradations,
-        "phase2": _identity_shares_of(settings["phase2"], degradations),
+        "phase2": _identity_shares_of(phase2, degradations),
         "data": base.data.model_dump(mode="json"), "synthesis": base.synthesis.model_dump(mode="json")})
     return new_only, extended
 
@@ -268,9 +269,10 @@ def reduced_config(base: TrainConfig, name: str, overrides: TrainConfig | None =
     """The recipe of a bundle without adapter ``name``: the base's, minus ``name`` (schedules from ``overrides``)."""
     kept = [n for n in base.degradations if n != name]
     settings = _retraining_settings(overrides or base)
+    phase2 = _identity_shares_of(settings.pop("phase2"), kept)
     return TrainConfig.model_validate({
         **base.model_dump(mode="json"), "name": f"{base.name}-without-{name}".replace("_", "-"),
-        "degradations": kept, **settings, "phase2": _identity_shares_of(settings["phase2"], kept)})
+        "degradations": kept, **settings, "phase2": phase2})
 
 
 def check_removal(name: str, adapters: Sequence[str], base_version: str) -> None:
