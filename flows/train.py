@@ -100,7 +100,8 @@ def adapters(train_config: str | dict[str, Any], dataset_manifest: str, backbone
              warm_start: dict[str, dict[str, str]] | None = None) -> dict[str, dict[str, Any]]:
     """Phase II: one adapter per degradation (``only`` a subset) on ``abair-backbone`` ``backbone_version``.
 
-    Adapters are independent: up to ``concurrency`` train at once (default :func:`default_concurrency`).
+    Adapters are independent: up to ``concurrency`` train at once (default :func:`default_concurrency`);
+    with 1 they train one after another in the flow's own thread.
     With ``state_uri`` each finished adapter is recorded in the run state as ``adapter/<id>`` at once.
     ``warm_start``: old adapters (id -> ``{"version", "path"}``) a new one may start from
     (``phase2.warm_start: best``; add-degradation passes the base bundle's).
@@ -119,14 +120,21 @@ def adapters(train_config: str | dict[str, Any], dataset_manifest: str, backbone
     state = RunState.load(state_uri, config_hash(config), options) if state_uri else None
     logger.info("training %d adapters, %d at a time, on abair-backbone v%s", len(names), width, backbone_version)
     results: dict[str, dict[str, Any]] = {}
+    args = (dataset, backbone, str(folder), experiment_id, parent_run_id, options, warm_start)
     for start in range(0, len(names), width):
-        futures = {name: train_adapter.submit(config, name, dataset, backbone, str(folder), experiment_id,
-                                              parent_run_id, options, warm_start)
-                   for name in names[start:start + width]}
-        for name, future in futures.items():
-            results[name] = future.result()
+        group = names[start:start + width]
+        if width == 1:
+            # One at a time: train in the flow's own thread. On CPU a torch task in a task-runner thread,
+            # after this thread has used OpenMP (Phase I), ran 1.4-1.7x slower per step (two OpenMP
+            # thread pools on the same cores; docs/BENCHMARKS.md "Demo timing: adapters in the flow's thread").
+            done = {name: train_adapter(config, name, *args) for name in group}
+        else:
+            futures = {name: train_adapter.submit(config, name, *args) for name in group}
+            done = {name: future.result() for name, future in futures.items()}
+        for name, summary in done.items():
+            results[name] = summary
             if state is not None:
-                state.record(f"adapter/{name}", results[name])
+                state.record(f"adapter/{name}", summary)
     return results
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +43,13 @@ def test_train_all_resumes_after_a_crash_then_registers_a_linked_bundle(train_se
     monkeypatch.setenv("ABAIR_ADAPTER_CONCURRENCY", "2")  # both adapters submitted at once
     real_run_adapter = steps.run_adapter
     crashed: list[str] = []
+    trained_in: list[int] = []
 
     def crash_once(config, backbone, name, *args, **kwargs):
         if not crashed:
             crashed.append(name)
             raise RuntimeError(f"simulated crash in phase II ({name})")
+        trained_in.append(threading.get_ident())
         return real_run_adapter(config, backbone, name, *args, **kwargs)
 
     monkeypatch.setattr(steps, "run_adapter", crash_once)
@@ -55,7 +58,12 @@ def test_train_all_resumes_after_a_crash_then_registers_a_linked_bundle(train_se
     client = MlflowClient()
     assert [str(v.version) for v in client.search_model_versions("name = 'abair-backbone'")] == ["1"]
 
+    # one at a time, the adapters train in the flow's own thread: in a pool thread, after this thread ran
+    # Phase I, a CPU step was 1.6x slower (docs/BENCHMARKS.md, "Demo timing: adapters in the flow's thread")
+    monkeypatch.setenv("ABAIR_ADAPTER_CONCURRENCY", "1")
+    trained_in.clear()
     result = train_all(recipe, pipeline)
+    assert trained_in and set(trained_in) == {threading.get_ident()}
     assert "pretrain" in result["skipped"]  # Phase I was not run again
     assert result["timings"]["pretrain"] == 0.0 and result["timings"]["adapters"] > 0
     assert [str(v.version) for v in client.search_model_versions("name = 'abair-backbone'")] == ["1"]
