@@ -48,6 +48,20 @@ def _haar_noise_std(y: torch.Tensor) -> torch.Tensor:
     return diagonal.abs().flatten(1).median(dim=1).values * _MAD_TO_STD
 
 
+def _window_min(y: torch.Tensor, size: int) -> torch.Tensor:
+    """Minimum of y (N, 1, H, W) over a ``size`` x ``size`` window (same size out; the border sees a smaller
+    window). Separable, from shifted slices: the same numbers as a 2-D min pool at a fraction of its cost on CPU."""
+    half = size // 2
+    for axis in (-2, -1):
+        padded = F.pad(y, (half, half, 0, 0) if axis == -1 else (0, 0, half, half), value=float("inf"))
+        length = y.shape[axis]
+        out = padded.narrow(axis, 0, length)
+        for shift in range(1, size):
+            out = torch.minimum(out, padded.narrow(axis, shift, length))
+        y = out
+    return y
+
+
 def _blockiness(y: torch.Tensor) -> torch.Tensor:
     """Max over the 8 grid phases of (mean |dx| on the phase / mean |dx| overall) - 1, both axes averaged."""
     scores = []
@@ -76,7 +90,7 @@ def degradation_statistics(x: torch.Tensor) -> torch.Tensor:
                          y.new_tensor([[[[0, 1, 0], [1, -4, 1], [0, 1, 0]]]])).abs().mean(dim=(1, 2, 3))
     flat = y.flatten(1)
     quantiles = torch.quantile(flat, y.new_tensor([0.01, 0.5, 0.99]), dim=1).T  # (N, 3)
-    dark = -F.max_pool2d(-x.amin(dim=1, keepdim=True), 7, stride=1, padding=3)
+    dark = _window_min(x.amin(dim=1, keepdim=True), 7)
     saturation = x.amax(dim=1) - x.amin(dim=1)
     # per colour channel: bit-depth reduction quantises each channel, not their luma mix
     levels = (x.flatten(2) * 255).round().long().clamp(0, 255) + 256 * torch.arange(3, device=x.device)[:, None]

@@ -68,3 +68,12 @@ def test_rain_streaks_are_bright_outliers() -> None:
     rain = _degrade(clean, type="rain", density=0.004, length=25, width=0.9, brightness=0.6)
     s = _stats(clean, rain)
     assert float(s["bright_outliers"][1]) > float(s["bright_outliers"][0]) + 0.05
+
+
+def test_the_separable_window_minimum_equals_the_two_dimensional_one() -> None:
+    """The dark channel's 7x7 minimum, computed as a column pass then a row pass, border windows included."""
+    from abair_core.models.image_statistics import _window_min
+
+    y = torch.rand(3, 1, 23, 30)
+    expected = -torch.nn.functional.max_pool2d(-y, 7, stride=1, padding=3)
+    assert torch.equal(_window_min(y, 7), expected)
