@@ -114,7 +114,8 @@ def save_estimator(uri: str, estimator: DegradationEstimator, adapter_fps: Mappi
 
 
 #: What an estimator file written before a config field existed was built with (registered versions keep loading).
-LEGACY_ESTIMATOR_DEFAULTS = {"statistics": False, "hidden": 0, "plausibility": {"enabled": False}, "sw_sharpness": 1.0}
+LEGACY_ESTIMATOR_DEFAULTS = {"statistics": False, "hidden": 0, "stem": "full", "plausibility": {"enabled": False},
+                             "sw_sharpness": 1.0}
 #: Gate settings added after files with gates were written: such a file loads with the newer gates off and
 #: the rules it was evaluated with (a vetoed expert's share to clean).
 LEGACY_PLAUSIBILITY_DEFAULTS = {"jpeg_min_blockiness": None, "bit_depth_max_level_fill": None, "expert_veto": "clean"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,8 @@ from abair_core.models.plausibility import (
     implausible_classes,
 )
 
-__all__ = ["DegradationEstimator", "EstimatorConfig", "GatedProbabilities", "crop_positions", "native_crops"]
+__all__ = ["DegradationEstimator", "EstimatorConfig", "GatedProbabilities", "SpaceToDepth", "crop_positions",
+           "native_crops", "spatial_std_mean"]
 
 
 class EstimatorConfig(StrictConfig):
@@ -35,6 +36,10 @@ class EstimatorConfig(StrictConfig):
     crop_size: int = Field(64, ge=16, le=1024, description="Side of the native-resolution crops.")
     num_crops: int = Field(4, ge=1, le=64, description="Crops averaged by predict_proba (fixed layout).")
     width: PositiveInt = Field(24, le=256, description="Channels of the first stage.")
+    stem: Literal["full", "space_to_depth"] = Field(
+        "full", description="How the first stage sees the crop: 'full' a 3x3 conv at full resolution; "
+        "'space_to_depth' each 2x2 block of pixels as 12 channels, then a 3x3 conv at half resolution (every pixel "
+        "still seen, about 2x cheaper to train on CPU; docs/DO_NO_HARM.md, 'A cheaper estimator step').")
     depth: int = Field(4, ge=1, le=6, description="Stride-2 stages after the stem.")
     max_width_multiplier: int = Field(4, ge=1, le=16, description="Channel cap: width * this.")
     statistics: bool = Field(True, description="Also feed classical image statistics (noise level, sharpness, "
@@ -93,6 +98,29 @@ def native_crops(
     return torch.stack([x[:, :, y : y + crop, x0 : x0 + crop] for y, x0 in positions], dim=1)
 
 
+def spatial_std_mean(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel standard deviation (population) and mean over the pixels of f (N, C, H, W), each (N, C).
+
+    The same numbers as ``torch.std_mean(f, dim=(2, 3), unbiased=False)`` (to float rounding), in two
+    vectorised passes: on CPU torch.std_mean over the spatial axes took 10 ms for a 32 x 24 x 64 x 64
+    batch and this takes under 1 ms, forward and backward about 2x faster.
+    """
+    flat = f.flatten(2)
+    mean = flat.mean(dim=2)
+    return torch.linalg.vector_norm(flat - mean.unsqueeze(2), dim=2) / math.sqrt(flat.shape[2]), mean
+
+
+class SpaceToDepth(nn.Module):
+    """(N, C, H, W) -> (N, 4C, ceil(H/2), ceil(W/2)): each 2x2 block of pixels as channels, nothing averaged
+    away (an odd side is first padded by repeating its last row or column)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if h % 2 or w % 2:
+            x = F.pad(x, (0, w % 2, 0, h % 2), mode="replicate")
+        return F.pixel_unshuffle(x, 2)
+
+
 def _scorer(features: int, hidden: int, outputs: int) -> nn.Module:
     """features -> hidden (GELU) -> outputs, or one linear layer without a hidden layer."""
     if not hidden:
@@ -141,7 +169,8 @@ class DegradationEstimator(nn.Module):
         self.class_names = names
         self.head_classes = heads
         self.expert_classes = {name: list(vocabulary) for name, vocabulary in expert_classes.items()}
-        self.stem = nn.Sequential(nn.Conv2d(3, config.width, 3, padding=1), nn.GELU())
+        self.stem = (nn.Sequential(nn.Conv2d(3, config.width, 3, padding=1), nn.GELU()) if config.stem == "full"
+                     else nn.Sequential(SpaceToDepth(), nn.Conv2d(12, config.width, 3, padding=1), nn.GELU()))
         channels = config.width
         stages: list[nn.Module] = []
         pooled = 2 * channels
@@ -189,10 +218,10 @@ class DegradationEstimator(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features (N, F) the classifier and the heads read."""
         f = self.stem(x - 0.5)
-        stats = list(torch.std_mean(f, dim=(2, 3), unbiased=False))
+        stats = list(spatial_std_mean(f))
         for stage in self.stages:
             f = stage(f)
-            stats.extend(torch.std_mean(f, dim=(2, 3), unbiased=False))
+            stats.extend(spatial_std_mean(f))
         if self.statistics_norm is not None:
             stats.append(self.statistics_norm(degradation_statistics(x)))
         return torch.cat(stats, dim=1)

@@ -22,6 +22,7 @@ __all__ = ["RunState", "config_hash"]
 #: Fields added after runs were stored, with the value that behaves as before they existed: left out of the hash
 #: at that value, so a stored run of an unchanged recipe resumes instead of starting over.
 _LEGACY_VALUES: dict[tuple[str, str], object] = {("estimator", "sw_sharpness"): 1.0,
+                                                  ("estimator", "stem"): "full",
                                                   ("phase2", "clean_fraction_by_type"): {}}
 
 

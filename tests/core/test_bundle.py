@@ -89,7 +89,7 @@ def test_estimator_files_from_before_the_statistics_branch_still_load(tmp_path):
 
     legacy = DegradationEstimator(EstimatorConfig(statistics=False, hidden=0), ["clean", "noise"]).eval()
     stored = legacy.config.model_dump()
-    del stored["statistics"], stored["hidden"]  # what the older code wrote
+    del stored["statistics"], stored["hidden"], stored["stem"]  # what the older code wrote
     state = {k: v.contiguous() for k, v in legacy.state_dict().items()}
     uri = str(tmp_path / "estimator.safetensors")
     save_checkpoint(uri, state, {"kind": "estimator", "estimator_config": stored, "class_names": ["clean", "noise"],

@@ -9,7 +9,14 @@ from skimage import data
 
 from abair_core.config import PROJECT_ROOT, load_config
 from abair_core.models.backbone import count_parameters
-from abair_core.models.estimator import DegradationEstimator, EstimatorConfig, crop_positions, native_crops
+from abair_core.models.estimator import (
+    DegradationEstimator,
+    EstimatorConfig,
+    SpaceToDepth,
+    crop_positions,
+    native_crops,
+    spatial_std_mean,
+)
 
 CLASSES = ["clean", "rain", "haze", "noise", "blur", "low_light"]
 
@@ -100,6 +107,26 @@ def test_statistics_and_hidden_layer_are_optional() -> None:
     plain = DegradationEstimator(EstimatorConfig(statistics=False, hidden=0), CLASSES).eval()
     assert plain.statistics_norm is None and isinstance(plain.classifier, torch.nn.Linear)
     assert plain(torch.rand(2, 3, 64, 64)).shape == (2, len(CLASSES))
+
+
+def test_spatial_std_mean_matches_torch_std_mean() -> None:
+    f = torch.randn(4, 6, 17, 9) * 3 + 1
+    std, mean = spatial_std_mean(f)
+    ref_std, ref_mean = torch.std_mean(f, dim=(2, 3), unbiased=False)
+    torch.testing.assert_close(std, ref_std)
+    torch.testing.assert_close(mean, ref_mean)
+
+
+def test_space_to_depth_stem_sees_every_pixel_at_half_resolution() -> None:
+    x = torch.rand(2, 3, 9, 8)
+    blocks = SpaceToDepth()(x)
+    assert blocks.shape == (2, 12, 5, 4)
+    torch.testing.assert_close(blocks[:, :, :4], torch.nn.functional.pixel_unshuffle(x[:, :, :8], 2))
+    model = DegradationEstimator(EstimatorConfig(stem="space_to_depth"), CLASSES).eval()
+    assert model.stem[1].in_channels == 12
+    assert model(torch.rand(2, 3, 64, 64)).shape == model(torch.rand(2, 3, 33, 47)).shape == (2, len(CLASSES))
+    full = DegradationEstimator(EstimatorConfig(), CLASSES)
+    assert sum(p.numel() for p in model.parameters()) > sum(p.numel() for p in full.parameters())
 
 
 def test_class_names_must_start_with_clean() -> None:
