@@ -54,6 +54,26 @@ def test_attention_and_ffn_shapes_and_lora_target_names() -> None:
     assert ffn.project_out.in_channels == hidden
 
 
+def test_attention_gives_the_same_output_and_gradients_in_both_memory_formats() -> None:
+    """The channels_last path reads q, k and v as views of the NHWC memory; it must compute the same thing."""
+    torch.manual_seed(0)
+    attn = MultiDconvHeadTransposedAttention(8, heads=2, bias=False)
+    results = []
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        attn.to(memory_format=fmt)  # as the backbone does with channels_last: true
+        attn.zero_grad()
+        x = _x(2, 8, 6, 10).contiguous(memory_format=fmt).requires_grad_()
+        out = attn(x)
+        assert out.is_contiguous(memory_format=fmt)
+        (out * _x(2, 8, 6, 10, seed=1)).sum().backward()
+        results.append((out.detach(), x.grad, [p.grad.clone() for p in attn.parameters()]))
+    (out_a, dx_a, dp_a), (out_b, dx_b, dp_b) = results
+    torch.testing.assert_close(out_b, out_a)
+    torch.testing.assert_close(dx_b, dx_a)
+    for a, b in zip(dp_a, dp_b, strict=True):
+        torch.testing.assert_close(b, a)
+
+
 def test_attention_matches_per_head_channel_attention_reference() -> None:
     torch.manual_seed(0)
     attn = MultiDconvHeadTransposedAttention(4, heads=2, bias=False)
