@@ -55,6 +55,10 @@ class EstimatorConfig(StrictConfig):
         "arg-max adapter of oh. Inference only; the identity share p(clean) is not changed (docs/DO_NO_HARM.md).")
 
 
+#: The fields that set an estimator's tensors' shapes: a warm start keeps its base's values of these.
+SHAPE_FIELDS = ("width", "depth", "max_width_multiplier", "statistics", "hidden", "stem")
+
+
 def crop_positions(height: int, width: int, crop: int, count: int) -> list[tuple[int, int]]:
     """Top-left corners of ``count`` fixed crops: a ``g x g`` evenly spaced grid (g = ceil(sqrt(count))),
     nearest-to-centre first (ties in raster order). 1 -> centre, 4 -> corners, 5 -> centre + edges, 9 -> all.

@@ -33,7 +33,7 @@ import yaml
 from pydantic import Field
 
 from abair_core.checkpoints import load_checkpoint
-from abair_core.components import class_names_for, load_estimator, save_estimator
+from abair_core.components import class_names_for, load_estimator, save_estimator, stored_estimator_config
 from abair_core.config import ConfigError, StrictConfig, load_yaml, validate_config
 from abair_core.data.dataset import load_dataset_patches, read_dataset_manifest
 from abair_core.data.patches import PatchSet
@@ -51,7 +51,7 @@ from abair_core.evaluation.suite import BenchmarkSuite, BenchmarkTask
 from abair_core.io.errors import ImageDecodeError
 from abair_core.io.image_codec import decode_image
 from abair_core.io.storage import exists, list_files, read_bytes
-from abair_core.models.estimator import DegradationEstimator
+from abair_core.models.estimator import SHAPE_FIELDS, DegradationEstimator
 from abair_core.training.config import TrainConfig
 from abair_core.training.loop import MetricsCallback, TrainResult
 from abair_core.training.recipe import run_estimator
@@ -388,6 +388,7 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
         base["state"], metadata = load_checkpoint(base_estimator_path, expect={"kind": "estimator"})
         base.update(classes=list(metadata["class_names"]), heads=list(metadata.get("head_classes", [])),
                     experts=dict(metadata.get("experts", {})))
+        config = with_base_estimator_shape(config, metadata)
 
         def init(estimator: DegradationEstimator) -> None:
             start["classes"] = start_estimator_from(estimator, base["state"], base["classes"], base["heads"],
@@ -418,6 +419,18 @@ def train_extended_estimator_file(config: TrainConfig, manifest_uris: Sequence[s
             "trained_classes": new_classes,
             "trainable_parameters": None if new_classes is None else
             sum(p.numel() for name in new_classes for p in estimator.experts[name].parameters())}
+
+
+def with_base_estimator_shape(config: TrainConfig, metadata: Mapping[str, Any]) -> TrainConfig:
+    """``config`` with the estimator shape (width, depth, stem, ...) of the base estimator file it starts from.
+
+    A warm start copies the base's tensors, so the new estimator must have its shape: a base trained before its
+    recipe's estimator changed (the demo's ``stem: space_to_depth`` of 2026-12-07) is still extended as it is.
+    The other estimator settings (crops, gates, soft-weight sharpness) stay the recipe's.
+    """
+    stored = stored_estimator_config(metadata)
+    shape = {key: stored[key] for key in SHAPE_FIELDS if key in stored}
+    return config.model_copy(update={"estimator": config.estimator.model_copy(update=shape)})
 
 
 def _estimator_with_experts(config: TrainConfig, adapters: list[str], patches: PatchSet, base: Mapping[str, Any],

@@ -301,6 +301,12 @@ def _only_an_expert_trains(tmp_path: Path, extended: TrainConfig, manifests: lis
         out = load_estimator(str(tmp_path / "shrunk.safetensors"))(x)
         assert torch.allclose(out[:, :2], loaded(x)[:, :2], atol=1e-5)  # clean and noise: the base's rows
     assert torch.allclose(out.softmax(1)[:, 2], q, atol=1e-5)  # jpeg: still its expert's probability
+    # a recipe whose estimator changed shape since the base was trained (the demo's stem of 2026-12-07) still
+    # extends it: the new estimator keeps the base's shape
+    restemmed = experts.model_copy(update={"estimator": experts.estimator.model_copy(update={"stem": "space_to_depth"})})
+    train_extended_estimator_file(restemmed, manifests, paths, str(tmp_path / "restemmed.safetensors"),
+                                  base_estimator_path=str(tmp_path / "base3.safetensors"))
+    assert base.config.stem == "full" and load_estimator(str(tmp_path / "restemmed.safetensors")).config.stem == "full"
     no_base = experts.model_copy(update={"phase3": experts.phase3.model_copy(update={"warm_start": "scratch"})})
     with pytest.raises(ValueError, match="needs the base bundle's estimator"):
         train_extended_estimator_file(no_base, manifests, paths, str(tmp_path / "none.safetensors"))
