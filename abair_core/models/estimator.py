@@ -39,7 +39,7 @@ class EstimatorConfig(StrictConfig):
     stem: Literal["full", "space_to_depth"] = Field(
         "full", description="How the first stage sees the crop: 'full' a 3x3 conv at full resolution; "
         "'space_to_depth' each 2x2 block of pixels as 12 channels, then a 3x3 conv at half resolution (every pixel "
-        "still seen, about 2x cheaper to train on CPU; docs/DO_NO_HARM.md, 'A cheaper estimator step').")
+        "still seen, a training step 2.6x cheaper on CPU; docs/DO_NO_HARM.md, 'A cheaper estimator step').")
     depth: int = Field(4, ge=1, le=6, description="Stride-2 stages after the stem.")
     max_width_multiplier: int = Field(4, ge=1, le=16, description="Channel cap: width * this.")
     statistics: bool = Field(True, description="Also feed classical image statistics (noise level, sharpness, "
