@@ -47,7 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import numpy as np
     import torch
-    import torch.nn.functional as F
     from skimage import data
 
     from abair_core.config import load_config
@@ -56,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from abair_core.models.image_statistics import degradation_statistics
     from abair_core.training.batches import estimator_batches
     from abair_core.training.config import TrainConfig
+    from abair_core.training.phase3 import soft_cross_entropy
     from abair_core.training.recipe import synthesize_pool
 
     torch.set_num_threads(os.cpu_count() or 1)
@@ -76,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def step(i: int) -> None:
             batch = pool[i % len(pool)]
-            logits = model(batch.degraded)
-            loss = -(batch.targets * F.log_softmax(logits, dim=1)).sum(1).mean()
+            loss = soft_cross_entropy(model(batch.degraded), batch.targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)

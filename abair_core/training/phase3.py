@@ -15,6 +15,11 @@ from abair_core.training.distillation import distillation_loss, known_to_teacher
 from abair_core.training.loop import MetricsCallback, TrainResult, run_training, select_device
 
 
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Phase III's loss: mean cross-entropy of logits (N, K) against soft class targets (N, K) summing to 1."""
+    return -(targets * F.log_softmax(logits, dim=1)).sum(1).mean()
+
+
 def train_estimator(
     estimator: nn.Module,
     class_names: Sequence[str],
@@ -45,7 +50,7 @@ def train_estimator(
 
     def loss_fn(batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         logits = estimator(batch.degraded).float()
-        loss = -(batch.targets * F.log_softmax(logits, dim=1)).sum(1).mean()
+        loss = soft_cross_entropy(logits, batch.targets)
         accuracy = (logits.argmax(1) == batch.targets.argmax(1)).float().mean()
         metrics = {"accuracy": float(accuracy)}
         if distilling:
