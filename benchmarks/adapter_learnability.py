@@ -26,12 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import torch
 import torch.nn.functional as F
-from doc_sections import update_section
+from doc_sections import ROOT, update_section
 from plausibility_gate import bundle_dir
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from abair_core.bundle import load_bundle
 from abair_core.components import load_backbone

@@ -28,14 +28,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 import numpy as np
 import pandas as pd
 from clean_weight_sweep import CAP
-from doc_sections import update_section
+from doc_sections import ROOT, update_section
 from PIL import Image
 from plausibility_gate import suite_photos
 

@@ -20,12 +20,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 import torch
-from doc_sections import update_section
+from doc_sections import ROOT, update_section
 from plausibility_gate import bundle_dir, suite_inputs, suite_photos
 
 from abair_core.components import load_estimator

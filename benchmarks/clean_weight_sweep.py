@@ -23,12 +23,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 import torch
-from doc_sections import update_section
+from doc_sections import ROOT, update_section
 from plausibility_gate import bundle_dir, model_suite_parser, suite_inputs, suite_photos, to_array
 
 from abair_core.bundle import load_bundle

@@ -1,8 +1,17 @@
-"""Rewrite one ``## `` section of docs/BENCHMARKS.md, leaving the sections of other scripts alone."""
+"""Rewrite one ``## `` section of docs/BENCHMARKS.md, leaving the sections of other scripts alone.
+
+Importing it also puts the repository root (``ROOT``) on ``sys.path``, so a benchmark script run as
+``python benchmarks/NAME.py`` (or loaded by file in the tests) can import the project's packages.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 
 def update_section(path: Path, title: str, body: str) -> None:

@@ -32,11 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import torch
-from doc_sections import update_section
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from doc_sections import ROOT, update_section
 
 from abair_core.components import class_names_for
 from abair_core.config import load_config

@@ -22,11 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from doc_sections import update_section
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from doc_sections import ROOT, update_section
 
 SECTION = "Estimator step time"
 STEMS = ("full", "space_to_depth")

@@ -18,13 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 import numpy as np
 import torch
-from doc_sections import update_section
+from doc_sections import ROOT, update_section
 
 from abair_core.degradations.registry import build_degradation
 from abair_core.evaluation.images import load_images

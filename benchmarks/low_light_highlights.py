@@ -17,10 +17,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
+import doc_sections  # noqa: F401  (puts the repository root on sys.path)
 import numpy as np
 from haze_dark_channel import crop_statistics, crop_study, measure, publish, table
 

@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from doc_sections import update_section
+from doc_sections import ROOT, update_section
 
-ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("oh", "sw")
 
 

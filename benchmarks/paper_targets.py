@@ -23,11 +23,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from doc_sections import update_section
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from doc_sections import ROOT, update_section
 
 from abair_core.evaluation.scores import group_average
 

@@ -14,10 +14,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from doc_sections import update_section
+from doc_sections import ROOT, update_section
 from paper_targets import render, target_rows
 
-ROOT = Path(__file__).resolve().parents[1]
 GROUP_ORDER = ("known", "unseen", "mixed", "clean", "mild")
 
 

@@ -35,12 +35,8 @@ from typing import Any
 
 import numpy as np
 import yaml
-from doc_sections import update_section
+from doc_sections import ROOT, update_section
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 SECTION = "Restore throughput"
 BUCKET = "bench"

@@ -30,13 +30,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
 import torch
 from clean_weight_sweep import psnr, task_means
-from doc_sections import update_section
+from doc_sections import ROOT, update_section
 from plausibility_gate import suite_inputs, suite_photos
 from sw_sharpness_sweep import check_pairs, models_line, paired_command, paired_models_parser
 
