@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from doc_sections import ROOT
+from doc_sections import ROOT, update_section
 
 SECTION = "Adapter convergence"
 
@@ -139,8 +139,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from doc_sections import update_section
-
     args = parse_args(argv)
     body = run(args)
     print(body)

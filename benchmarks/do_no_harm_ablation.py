@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from doc_sections import ROOT
+from doc_sections import ROOT, update_section
 
 VARIANTS = ("with", "without")
 SECTION = "Do no harm: known-task cost"
@@ -393,7 +393,6 @@ def task_replicate_lines(pair_rows: list[tuple[list[dict[str, Any]], list[dict[s
 def run_compare(args: argparse.Namespace) -> int:
     """Score each with/without pair (replicates pair by position); the table averages the pairs."""
     import torch
-    from doc_sections import update_section
     from plausibility_gate import measure
 
     from abair_core.bundle import load_bundle
