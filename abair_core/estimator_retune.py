@@ -1,7 +1,7 @@
 """Retune a trained estimator's inference-only settings without retraining it.
 
-Two estimator settings act only when probabilities become a plan: the soft-weight sharpness
-(``sw_sharpness``) and the plausibility gates (``plausibility.*``). Both are stored in the estimator's
+Three estimator settings are inference only: the soft-weight sharpness (``sw_sharpness``), the test-time views
+of each crop (``tta``) and the plausibility gates (``plausibility.*``). All are stored in the estimator's
 file, so a registered model keeps the outputs it was evaluated with. Retuning writes a copy of the file
 with new values and the same tensors (same weights, same fingerprint): a new version an MLOps engineer
 can evaluate and promote like any challenger, without a training run. Settings that shape the network
@@ -14,7 +14,7 @@ import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -36,6 +36,8 @@ class EstimatorRetune(StrictConfig):
     sw_sharpness: float | None = Field(
         None, ge=1.0, le=64.0,
         description="sw blends the adapters by p ** sw_sharpness, renormalised (1: the paper's soft weights).")
+    tta: Literal["none", "flip", "dihedral"] | None = Field(
+        None, description="Test-time views of each crop averaged by the estimator: none, flip or dihedral (8).")
     plausibility: dict[str, Any] = Field(
         default_factory=dict,
         description="Plausibility gate settings to change (keys of PlausibilityConfig, e.g. noise_min_sigma).")

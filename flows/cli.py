@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--prefix", default="abair")
     q.set_defaults(func=cmd_models_list)
     q = models_sub.add_parser("retune", help="register a challenger whose estimator has new inference settings "
-                              "(sw_sharpness, plausibility gates): same weights, no retraining")
+                              "(sw_sharpness, tta, plausibility gates): same weights, no retraining")
     q.add_argument("--settings", required=True, help="configs/estimator/retune/<name>.yaml")
     q.add_argument("--model", default=DEFAULT_MODEL, help="the bundle version to retune (default: champion)")
     q.set_defaults(func=cmd_models_retune)

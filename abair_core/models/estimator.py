@@ -26,8 +26,16 @@ from abair_core.models.plausibility import (
     implausible_classes,
 )
 
-__all__ = ["DegradationEstimator", "EstimatorConfig", "GatedProbabilities", "SpaceToDepth", "crop_positions",
-           "native_crops", "spatial_std_mean"]
+__all__ = [
+    "DegradationEstimator",
+    "EstimatorConfig",
+    "GatedProbabilities",
+    "SpaceToDepth",
+    "crop_positions",
+    "crop_views",
+    "native_crops",
+    "spatial_std_mean",
+]
 
 
 class EstimatorConfig(StrictConfig):
@@ -53,6 +61,10 @@ class EstimatorConfig(StrictConfig):
         description="Soft weights (sw) blend the adapters in proportion to p ** sw_sharpness (the degradation "
         "probabilities raised to this power, renormalised): 1 is the paper's soft weights, larger leans toward the "
         "arg-max adapter of oh. Inference only; the identity share p(clean) is not changed (docs/DO_NO_HARM.md).")
+    tta: Literal["none", "flip", "dihedral"] = Field(
+        "none", description="Test-time views of every crop whose logits are averaged: 'none' the crop as it is, "
+        "'flip' it and its mirror image, 'dihedral' its 8 flips and quarter turns (the geometry training's crops "
+        "are drawn with). Inference only (docs/DO_NO_HARM.md, 'Test-time views for the estimator').")
 
 
 #: The fields that set an estimator's tensors' shapes: a warm start keeps its base's values of these.
@@ -100,6 +112,20 @@ def native_crops(
         xs = torch.randint(0, w - crop + 1, (count,), generator=generator).tolist()
         positions = list(zip(ys, xs, strict=True))
     return torch.stack([x[:, :, y : y + crop, x0 : x0 + crop] for y, x0 in positions], dim=1)
+
+
+def crop_views(crops: torch.Tensor, tta: str) -> torch.Tensor:
+    """Crops (M, C, h, w) with their test-time views appended along the batch: 'none' -> M, 'flip' -> 2M (with the
+    left-right mirror), 'dihedral' -> 8M (the four quarter turns of the crop and of its mirror). Square crops
+    only for the quarter turns. View-major: row ``v * M + i`` is view v of crop i."""
+    if tta == "none":
+        return crops
+    mirrored = crops.flip(-1)
+    if tta == "flip":
+        return torch.cat([crops, mirrored])
+    if tta != "dihedral":
+        raise ValueError(f"unknown tta {tta!r} (allowed: none, flip, dihedral)")
+    return torch.cat([torch.rot90(v, k, dims=(-2, -1)) for v in (crops, mirrored) for k in range(4)])
 
 
 def spatial_std_mean(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -251,7 +277,9 @@ class DegradationEstimator(nn.Module):
         return crops.reshape(-1, *crops.shape[2:])
 
     def _mean_logits(self, crops: torch.Tensor, n: int) -> torch.Tensor:
-        return self(crops).reshape(n, crops.shape[0] // n, -1).mean(dim=1)
+        """Logits (n, K) averaged over each image's crops and over their ``config.tta`` views."""
+        logits = self(crop_views(crops, self.config.tta))  # (views * n * count, K), view-major
+        return logits.reshape(-1, n, crops.shape[0] // n, logits.shape[-1]).mean(dim=(0, 2))
 
     def predict_logits(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Logits (N, K) averaged over ``num_crops`` native crops of each full image."""

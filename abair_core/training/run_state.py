@@ -23,6 +23,7 @@ __all__ = ["RunState", "config_hash"]
 #: at that value, so a stored run of an unchanged recipe resumes instead of starting over.
 _LEGACY_VALUES: dict[tuple[str, str], object] = {("estimator", "sw_sharpness"): 1.0,
                                                   ("estimator", "stem"): "full",
+                                                  ("estimator", "tta"): "none",
                                                   ("phase2", "clean_fraction_by_type"): {}}
 
 

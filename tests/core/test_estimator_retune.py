@@ -89,12 +89,27 @@ def test_a_gate_retune_keeps_a_legacy_files_other_settings(tmp_path) -> None:
     assert load_estimator(str(tmp_path / "new.safetensors")).config.sw_sharpness == 1.0
 
 
+def test_a_retune_can_turn_on_test_time_views(tmp_path) -> None:
+    """tta is inference only: a retuned copy with the 8 dihedral views answers as the same weights with them."""
+    model = saved_bundle(tmp_path / "base")
+    src = str(tmp_path / "base" / ESTIMATOR_FILE)
+    changes = retune_estimator_file(src, str(tmp_path / "new.safetensors"), load_retune(
+        write_yaml(tmp_path / "views.yaml", "tta: dihedral\n")))
+    assert changes == {"tta": {"before": "none", "after": "dihedral"}}
+    retuned = load_estimator(str(tmp_path / "new.safetensors"))
+    model.estimator.config = model.estimator.config.model_copy(update={"tta": "dihedral"})
+    x = torch.rand(2, 3, 80, 80, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        torch.testing.assert_close(retuned.predict_proba(x), model.estimator.predict_proba(x))
+
+
 @pytest.mark.parametrize(("text", "message"), [
-    ("crop_size: 32\n", r"key 'crop_size': Extra inputs are not permitted \(allowed: plausibility, sw_sharpness\)"),
+    ("tta: rotations\n", r"key 'tta'.*'none', 'flip' or 'dihedral'"),
+    ("crop_size: 32\n", r"key 'crop_size': Extra inputs are not permitted \(allowed: plausibility, sw_sharpness, tta\)"),
     ("sw_sharpness: 0.5\n", r"key 'sw_sharpness': Input should be greater than or equal to 1"),
     ("plausibility: {noise_min_sigmaa: 4}\n", r"key 'plausibility.noise_min_sigmaa': Extra inputs .*noise_min_sigma"),
     ("plausibility: {gated_mass: everywhere}\n", r"key 'plausibility.gated_mass'.*clean_if_top"),
-    ("{}\n", r"names no setting to change \(allowed keys: plausibility, sw_sharpness\)"),
+    ("{}\n", r"names no setting to change \(allowed keys: plausibility, sw_sharpness, tta\)"),
 ])
 def test_bad_settings_are_refused_naming_file_and_key(tmp_path, text: str, message: str) -> None:
     saved_bundle(tmp_path / "base")

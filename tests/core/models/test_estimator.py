@@ -14,6 +14,7 @@ from abair_core.models.estimator import (
     EstimatorConfig,
     SpaceToDepth,
     crop_positions,
+    crop_views,
     native_crops,
     spatial_std_mean,
 )
@@ -74,6 +75,35 @@ def test_a_call_can_read_a_denser_grid_than_the_stored_corners(estimator: Degrad
         torch.testing.assert_close(dense.raw, want)
         torch.testing.assert_close(estimator.predict_proba_gated(x).raw, estimator.predict_logits(x).softmax(-1))
         assert not torch.allclose(dense.raw, estimator.predict_proba_gated(x).raw)
+
+
+@pytest.mark.parametrize(("tta", "views"), [("flip", 2), ("dihedral", 8)])
+def test_test_time_views_average_the_logits_of_every_view_of_every_crop(tta: str, views: int) -> None:
+    """tta averages the logits of each crop's mirror images and quarter turns (the geometry training draws its
+    crops with), image by image: a batch of two photos gets the same answer as each photo alone."""
+    torch.manual_seed(0)
+    estimator = DegradationEstimator(EstimatorConfig(tta=tta), CLASSES).eval()
+    x = torch.cat([_photo("coffee", 150), _photo("astronaut", 150)])
+    corners = [(0, 0), (0, 86), (86, 0), (86, 86)]
+    transforms = [lambda c: c, lambda c: c.flip(-1)]
+    if tta == "dihedral":
+        transforms = [lambda c, k=k, m=m: torch.rot90(c.flip(-1) if m else c, k, dims=(-2, -1))
+                      for m in (0, 1) for k in range(4)]
+    assert len(transforms) == views
+    with torch.no_grad():
+        for i in range(2):
+            image = x[i : i + 1]
+            want = torch.stack([estimator(t(image[:, :, y : y + 64, c : c + 64]))
+                                for y, c in corners for t in transforms]).mean(dim=0)
+            torch.testing.assert_close(estimator.predict_logits(x)[i : i + 1], want, atol=1e-5, rtol=1e-5)
+        plain = estimator.predict_proba(x)
+        estimator.config = estimator.config.model_copy(update={"tta": "none"})
+        assert not torch.allclose(plain, estimator.predict_proba(x))  # the views change the answer
+
+
+def test_crop_views_refuses_an_unknown_setting() -> None:
+    with pytest.raises(ValueError, match="allowed: none, flip, dihedral"):
+        crop_views(torch.zeros(1, 3, 8, 8), "rotations")
 
 
 def test_crop_layout() -> None:

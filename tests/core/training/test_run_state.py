@@ -26,13 +26,13 @@ def test_state_round_trip_and_config_change(tmp_path: Path) -> None:
 def test_a_later_field_at_its_legacy_value_keeps_the_hash() -> None:
     """Fields added after runs were stored, at the behaviour before they existed, leave a stored run's hash alone:
     sw_sharpness (2026-12-04) at 1, phase2.clean_fraction_by_type (2026-12-07) empty, estimator.stem (2026-12-07)
-    full."""
+    full, estimator.tta (2026-12-08) none."""
     import hashlib
     import json
 
     config = TrainConfig(name="x")
     dump = config.model_dump(mode="json")
-    del dump["estimator"]["sw_sharpness"], dump["estimator"]["stem"]  # what the config dumped before they existed
+    del dump["estimator"]["sw_sharpness"], dump["estimator"]["stem"], dump["estimator"]["tta"]  # what the config dumped before they existed
     del dump["phase2"]["clean_fraction_by_type"]
     before = hashlib.sha256(json.dumps(dump, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
     assert config_hash(config) == before
@@ -40,3 +40,4 @@ def test_a_later_field_at_its_legacy_value_keeps_the_hash() -> None:
     assert config_hash(sharper) != before
     assert config_hash(TrainConfig(name="x", phase2={"clean_fraction_by_type": {"noise": 0.0}})) != before
     assert config_hash(TrainConfig(name="x", estimator={"stem": "space_to_depth"})) != before
+    assert config_hash(TrainConfig(name="x", estimator={"tta": "dihedral"})) != before
