@@ -1,15 +1,17 @@
 """Soft weights sharpened: what blending the adapters by p ** s instead of p does to every group of a suite.
 
 Usage: ``python benchmarks/sw_sharpness_sweep.py --models BUNDLE [BUNDLE ...] [--without BUNDLE ...]
---suite configs/benchmark/small.yaml [--images DIR] [--sharpness 1 2 4] [--title "small, seeds 0-2"] [--no-write]``
+--suite configs/benchmark/small.yaml [--images DIR] [--sharpness 1 2 4] [--tta none dihedral] [--title "small, seeds 0-2"]
+[--no-write]``
 
 Every synthesized input of the suite's known, unseen, mixed, clean and mild groups is restored by
 ``ABAIR.restore(x, "sw")`` with the model's estimator set to each ``sw_sharpness`` in turn (its plausibility gates
 and the identity share p(clean) as stored; the batch Restorer plans the same way, a test keeps them equal). Several
 models (e.g. training seeds of one recipe) are averaged; ``--without`` names, in the same order, the same recipe
 trained without the do-no-harm work (benchmarks/do_no_harm_ablation.py), and adds each pair's known-average
-difference. Prints one row per sharpness and a per-task table; rewrites the docs/BENCHMARKS.md section
-"SW sharpness: <title>".
+difference. ``--tta`` crosses every sharpness with the estimator's test-time views (``EstimatorConfig.tta``: none,
+flip, dihedral), both inference-only settings. Prints one row per setting and a per-task table; rewrites the
+docs/BENCHMARKS.md section "SW sharpness: <title>" (with ``--tta``: "Estimator test-time views: <title>").
 """
 
 from __future__ import annotations
@@ -72,45 +74,58 @@ def models_line(args: argparse.Namespace, suite: Any, photos: dict[str, Any]) ->
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = paired_models_parser(__doc__.splitlines()[0])
     parser.add_argument("--sharpness", nargs="+", type=float, default=[1.0, 2.0, 4.0])
+    parser.add_argument("--tta", nargs="+", choices=["none", "flip", "dihedral"], default=None,
+                        help="also sweep the estimator's test-time views (each crossed with every sharpness; "
+                        "default: as stored)")
     return check_pairs(parser, parser.parse_args(argv))
 
 
+def settings_of(sharpness: list[float], tta: list[str] | None) -> list[tuple[str, dict[str, Any]]]:
+    """(label, estimator settings) for every sharpness, crossed with every ``--tta`` value when one is given
+    (labels ``2`` or ``2, dihedral``)."""
+    if not tta:
+        return [(f"{s:g}", {"sw_sharpness": s}) for s in sharpness]
+    return [(f"{s:g}, {t}", {"sw_sharpness": s, "tta": t}) for s in sharpness for t in tta]
+
+
 @torch.no_grad()
-def measure(model: ABAIR, suite: Any, photos: dict[str, Any], sharpness: list[float]) -> list[dict[str, Any]]:
-    """One row per (input, sharpness): group, task, input PSNR and SW PSNR; the model's own setting is kept."""
+def measure(model: ABAIR, suite: Any, photos: dict[str, Any], sharpness: list[float],
+            tta: list[str] | None = None) -> list[dict[str, Any]]:
+    """One row per (input, setting): group, task, input PSNR and SW PSNR; the model's own settings are kept."""
     stored = model.estimator.config
     rows = []
     try:
         for group, task, key, seed, c, degraded, clean, x in suite_inputs(suite, photos, GROUPS):
             entry = min(score_images(degraded, clean)["psnr"], CAP)
-            for s in sharpness:
-                model.estimator.config = stored.model_copy(update={"sw_sharpness": s})
-                rows.append({"group": group, "task": task.id, "sharpness": s, "image": key, "seed": seed,
+            for label, update in settings_of(sharpness, tta):
+                model.estimator.config = stored.model_copy(update=update)
+                rows.append({"group": group, "task": task.id, "sharpness": update["sw_sharpness"],
+                             "tta": model.estimator.config.tta, "setting": label, "image": key, "seed": seed,
                              "crop": c, "input": entry, "sw": psnr(model.restore(x, "sw"), clean)})
     finally:
         model.estimator.config = stored
     return rows
 
 
-def group_average(rows: list[dict[str, Any]], group: str, sharpness: float) -> float | None:
-    """Mean of the task means of one group at one sharpness (None when the suite has no such task)."""
-    means = task_means([r for r in rows if r["group"] == group and r["sharpness"] == sharpness])
+def group_average(rows: list[dict[str, Any]], group: str, setting: str) -> float | None:
+    """Mean of the task means of one group at one setting (None when the suite has no such task)."""
+    means = task_means([r for r in rows if r["group"] == group and r["setting"] == setting])
     return statistics.fmean(means.values()) if means else None
 
 
-def summarize(runs: list[list[dict[str, Any]]], without: list[list[dict[str, Any]]], sharpness: list[float]
+def summarize(runs: list[list[dict[str, Any]]], without: list[list[dict[str, Any]]], settings: list[str]
               ) -> list[dict[str, Any]]:
-    """Per sharpness: each model's known average, group averages over the models, the clean row, the mild rows."""
+    """Per setting: each model's known average, group averages over the models, the clean row, the mild rows."""
     out = []
-    for s in sharpness:
+    for s in settings:
         known = [group_average(rows, "known", s) for rows in runs]
-        line: dict[str, Any] = {"sharpness": s, "known": known}
+        line: dict[str, Any] = {"setting": s, "known": known}
         for group in ("unseen", "mixed"):
             values = [v for rows in runs if (v := group_average(rows, group, s)) is not None]
             line[group] = statistics.fmean(values) if values else None
-        clean = [r["sw"] for rows in runs for r in rows if r["task"] == "clean" and r["sharpness"] == s]
+        clean = [r["sw"] for rows in runs for r in rows if r["task"] == "clean" and r["setting"] == s]
         line["clean"] = (statistics.fmean(clean), min(clean)) if clean else None
-        mild = [r for rows in runs for r in rows if r["group"] == "mild" and r["sharpness"] == s]
+        mild = [r for rows in runs for r in rows if r["group"] == "mild" and r["setting"] == s]
         outputs, inputs = task_means(mild), task_means(mild, "input")
         line["mild"] = {t: outputs[t] - inputs[t] for t in outputs}
         if without:
@@ -124,17 +139,17 @@ def _cell(value: float | None, fmt: str = ".2f") -> str:
 
 
 def table(summary: list[dict[str, Any]]) -> str:
-    """Markdown: one row per sharpness."""
+    """Markdown: one row per setting."""
     mild = list(summary[0]["mild"]) if summary else []
     paired = bool(summary) and "known_without" in summary[0]
-    head = ["sw_sharpness", "known SW (mean of models)", "per model", "unseen", "mixed", "clean mean / worst",
+    head = ["sw_sharpness" if not summary or "," not in summary[0]["setting"] else "sw_sharpness, tta", "known SW (mean of models)", "per model", "unseen", "mixed", "clean mean / worst",
             *(f"{t} - input" for t in mild)]
     if paired:
         head[3:3] = ["with - without, known (per pair)", "mean"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
     for s in summary:
         known = [k for k in s["known"] if k is not None]
-        cells = [f"{s['sharpness']:g}", _cell(statistics.fmean(known) if known else None),
+        cells = [s["setting"], _cell(statistics.fmean(known) if known else None),
                  ", ".join(_cell(k) for k in s["known"])]
         if paired:
             diffs = [a - b for a, b in zip(s["known"], s["known_without"]) if a is not None and b is not None]
@@ -146,24 +161,24 @@ def table(summary: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def task_table(runs: list[list[dict[str, Any]]], without: list[list[dict[str, Any]]], sharpness: list[float]) -> str:
-    """Markdown: per task (clean aside), the mean over models at each sharpness, and with - without when paired."""
+def task_table(runs: list[list[dict[str, Any]]], without: list[list[dict[str, Any]]], settings: list[str]) -> str:
+    """Markdown: per task (clean aside), the mean over models at each setting, and with - without when paired."""
     pooled = [r for rows in runs for r in rows if r["task"] != "clean"]
     tasks = list(dict.fromkeys(r["task"] for r in pooled))
     groups = {r["task"]: r["group"] for r in pooled}
 
-    def mean(rows_list: list[list[dict[str, Any]]], task: str, s: float) -> float:
-        return statistics.fmean(task_means([r for r in rows if r["task"] == task and r["sharpness"] == s])[task]
+    def mean(rows_list: list[list[dict[str, Any]]], task: str, s: str) -> float:
+        return statistics.fmean(task_means([r for r in rows if r["task"] == task and r["setting"] == s])[task]
                                 for rows in rows_list)
 
-    head = ["group", "task", *(f"s={s:g}" for s in sharpness)]
+    head = ["group", "task", *(f"s={s}" for s in settings)]
     if without:
-        head += [f"with - without, s={s:g}" for s in sharpness]
+        head += [f"with - without, s={s}" for s in settings]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for task in tasks:
-        cells = [groups[task], task, *(f"{mean(runs, task, s):.2f}" for s in sharpness)]
+        cells = [groups[task], task, *(f"{mean(runs, task, s):.2f}" for s in settings)]
         if without:
-            cells += [f"{mean(runs, task, s) - mean(without, task, s):+.2f}" for s in sharpness]
+            cells += [f"{mean(runs, task, s) - mean(without, task, s):+.2f}" for s in settings]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -172,21 +187,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     suite, photos = suite_photos(args.suite, args.images)
     began = time.perf_counter()
-    runs = [measure(load_bundle(Path(m)).eval(), suite, photos, args.sharpness) for m in args.models]
-    without = [measure(load_bundle(Path(m)).eval(), suite, photos, args.sharpness) for m in args.without]
+    runs = [measure(load_bundle(Path(m)).eval(), suite, photos, args.sharpness, args.tta) for m in args.models]
+    without = [measure(load_bundle(Path(m)).eval(), suite, photos, args.sharpness, args.tta) for m in args.without]
     seconds = time.perf_counter() - began
+    settings = [label for label, _ in settings_of(args.sharpness, args.tta)]
     command = (f"{paired_command('sw_sharpness_sweep.py', args)} "
-               f"--sharpness {' '.join(f'{s:g}' for s in args.sharpness)}")
+               f"--sharpness {' '.join(f'{s:g}' for s in args.sharpness)}{' --tta ' + ' '.join(args.tta) if args.tta else ''}")
     body = "\n".join([
         (f"{models_line(args, suite, photos)} "
          f"SW output with the adapters blended by p ** sw_sharpness (renormalised), identity share p(clean) and "
-         f"plausibility gates as stored. Command: `{command}`. {dt.date.today()}, {seconds:.0f} s."),
+         f"plausibility gates as stored{'; tta: the views of each crop the estimator averages' if args.tta else ''}. Command: `{command}`. {dt.date.today()}, {seconds:.0f} s."),
         "", ("PSNR (dB, RGB), clean capped at 100 dB; group averages are means of the task means, averaged over the "
              "models; clean and mild rows pool the models' inputs."), "",
-        table(summarize(runs, without, args.sharpness)), "", task_table(runs, without, args.sharpness), ""])
+        table(summarize(runs, without, settings)), "", task_table(runs, without, settings), ""])
     print(body)
     if not args.no_write:
-        update_section(ROOT / "docs" / "BENCHMARKS.md", f"SW sharpness: {args.title or suite.name}", body)
+        prefix = "Estimator test-time views" if args.tta else "SW sharpness"
+        update_section(ROOT / "docs" / "BENCHMARKS.md", f"{prefix}: {args.title or suite.name}", body)
     return 0
 
 

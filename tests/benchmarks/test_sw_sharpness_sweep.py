@@ -62,6 +62,24 @@ def test_sweep_applies_each_sharpness_and_keeps_the_model(load_script, adapted_b
     assert "Command: `python benchmarks/sw_sharpness_sweep.py" in printed and str(PROJECT_ROOT) not in printed
 
 
+def test_sweep_crosses_sharpness_with_test_time_views(load_script, adapted_bundle: Path, suite_on_holdout,
+                                                       capsys) -> None:
+    script = load_script("sw_sharpness_sweep")
+    suite = suite_on_holdout(SUITE)
+    model = load_bundle(adapted_bundle).eval()
+    loaded_suite, photos = script.suite_photos(str(suite), None)
+    rows = script.measure(model, loaded_suite, photos, [1.0], ["none", "dihedral"])
+    assert model.estimator.config.tta == "none"  # the stored setting is back
+    assert {r["setting"] for r in rows} == {"1, none", "1, dihedral"}
+    plain = [r for r in rows if r["tta"] == "none"]
+    assert [r["sw"] for r in plain] == [r["sw"] for r in script.measure(model, loaded_suite, photos, [1.0])]
+
+    assert script.main(["--models", str(adapted_bundle), "--suite", str(suite), "--sharpness", "1",
+                        "--tta", "none", "dihedral", "--no-write"]) == 0
+    printed = capsys.readouterr().out
+    assert "| sw_sharpness, tta |" in printed and "| 1, dihedral |" in printed and "--tta none dihedral" in printed
+
+
 def test_without_needs_one_bundle_per_model(load_script) -> None:
     script = load_script("sw_sharpness_sweep")
     with pytest.raises(SystemExit):
