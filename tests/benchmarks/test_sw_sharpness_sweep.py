@@ -40,12 +40,16 @@ def adapted_bundle(tmp_path: Path) -> Path:
     return tmp_path / "bundle"
 
 
-def test_sweep_applies_each_sharpness_and_keeps_the_model(load_script, adapted_bundle: Path, suite_on_holdout,
-                                                           capsys) -> None:
+@pytest.fixture
+def sweep(load_script, adapted_bundle: Path, suite_on_holdout) -> tuple:
+    """The script, the suite's file, the loaded model, the loaded suite and its photos."""
     script = load_script("sw_sharpness_sweep")
     suite = suite_on_holdout(SUITE)
-    model = load_bundle(adapted_bundle).eval()
-    loaded_suite, photos = script.suite_photos(str(suite), None)
+    return script, suite, load_bundle(adapted_bundle).eval(), *script.suite_photos(str(suite), None)
+
+
+def test_sweep_applies_each_sharpness_and_keeps_the_model(sweep, adapted_bundle: Path, capsys) -> None:
+    script, suite, model, loaded_suite, photos = sweep
     rows = script.measure(model, loaded_suite, photos, [1.0, 8.0])
     assert model.estimator.config.sw_sharpness == 1.0  # the stored setting is back
     soft = [r["sw"] for r in rows if r["sharpness"] == 1.0 and r["task"] == "noise_s25"]
@@ -62,12 +66,8 @@ def test_sweep_applies_each_sharpness_and_keeps_the_model(load_script, adapted_b
     assert "Command: `python benchmarks/sw_sharpness_sweep.py" in printed and str(PROJECT_ROOT) not in printed
 
 
-def test_sweep_crosses_sharpness_with_test_time_views(load_script, adapted_bundle: Path, suite_on_holdout,
-                                                       capsys) -> None:
-    script = load_script("sw_sharpness_sweep")
-    suite = suite_on_holdout(SUITE)
-    model = load_bundle(adapted_bundle).eval()
-    loaded_suite, photos = script.suite_photos(str(suite), None)
+def test_sweep_crosses_sharpness_with_test_time_views(sweep, adapted_bundle: Path, capsys) -> None:
+    script, suite, model, loaded_suite, photos = sweep
     rows = script.measure(model, loaded_suite, photos, [1.0], ["none", "dihedral"])
     assert model.estimator.config.tta == "none"  # the stored setting is back
     assert {r["setting"] for r in rows} == {"1, none", "1, dihedral"}
