@@ -138,11 +138,11 @@ def _cell(value: float | None, fmt: str = ".2f") -> str:
     return "-" if value is None else format(value, fmt)
 
 
-def table(summary: list[dict[str, Any]]) -> str:
-    """Markdown: one row per setting."""
+def table(summary: list[dict[str, Any]], column: str = "sw_sharpness") -> str:
+    """Markdown: one row per setting, labelled in a first column named ``column``."""
     mild = list(summary[0]["mild"]) if summary else []
     paired = bool(summary) and "known_without" in summary[0]
-    head = ["sw_sharpness" if not summary or "," not in summary[0]["setting"] else "sw_sharpness, tta", "known SW (mean of models)", "per model", "unseen", "mixed", "clean mean / worst",
+    head = [column, "known SW (mean of models)", "per model", "unseen", "mixed", "clean mean / worst",
             *(f"{t} - input" for t in mild)]
     if paired:
         head[3:3] = ["with - without, known (per pair)", "mean"]
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
          f"plausibility gates as stored{'; tta: the views of each crop the estimator averages' if args.tta else ''}. Command: `{command}`. {dt.date.today()}, {seconds:.0f} s."),
         "", ("PSNR (dB, RGB), clean capped at 100 dB; group averages are means of the task means, averaged over the "
              "models; clean and mild rows pool the models' inputs."), "",
-        table(summarize(runs, without, settings)), "", task_table(runs, without, settings), ""])
+        table(summarize(runs, without, settings), "sw_sharpness, tta" if args.tta else "sw_sharpness"), "", task_table(runs, without, settings), ""])
     print(body)
     if not args.no_write:
         prefix = "Estimator test-time views" if args.tta else "SW sharpness"
