@@ -27,6 +27,7 @@ from abair_core.components import (
 from abair_core.inference import restore_tiled
 from abair_core.models.abair import ABAIR
 from abair_core.models.clean_prior import apply_clean_weight
+from abair_core.models.image_statistics import contrast_about_mean
 from abair_core.models.lora import AdapterConfig, lora_modules, merge_adapters, unmerge_adapters
 from abair_core.restore.chunk import RestoreOutput
 
@@ -96,6 +97,12 @@ def load_bundle(directory: str | Path, device: str = "cpu") -> ABAIR:
     return load_components(str(directory / BACKBONE_FILE), adapters, str(directory / ESTIMATOR_FILE), device)
 
 
+#: contrasts (about the mean luma) the tone check reads an image at besides its own: changes cameras and editors
+#: make to clean photos (haze, even at the training range's weakest, also lifts the black level towards a bright
+#: airlight; a contrast change about the mean does not)
+TONE_CHECK_CONTRASTS: tuple[float, ...] = (0.85, 1.15)
+
+
 class Restorer:
     """Restores one HWC image at a time with a loaded model: what each batch worker holds once.
 
@@ -103,15 +110,20 @@ class Restorer:
     estimator's stored count); its adapter weights are folded into the backbone for that
     image (one weight row, so the cost is the bare backbone's) and the image is restored tile by tile.
     The ``clean`` probability drives the identity path: pure pass-through when ``clean`` wins.
+    ``tone_check`` (blind modes): before restoring, the estimator also reads the image at each contrast of
+    :data:`TONE_CHECK_CONTRASTS`; when any of those readings is ``clean``, the image is passed through untouched
+    as ``low_confidence``: a decision that a camera's contrast setting would turn is not one to act on
+    (docs/DO_NO_HARM.md, "``--tone-check``").
     """
 
     def __init__(self, model: ABAIR, mode: str = "sw", tile: int = 512, overlap: int = 32,
                  device: str | torch.device = "cpu", clean_weight: float = 1.0,
-                 estimator_crops: int | None = None) -> None:
+                 estimator_crops: int | None = None, tone_check: bool = False) -> None:
         self.model = model.eval()
         self.mode = mode
         self.clean_weight = float(clean_weight)
         self.estimator_crops = estimator_crops
+        self.tone_check = bool(tone_check)
         self.tile = tile
         self.overlap = overlap
         self.device = torch.device(device)
@@ -134,6 +146,16 @@ class Restorer:
         return probabilities, gated, probs, names[int(raw[0].argmax())]
 
     @torch.no_grad()
+    def clean_under_another_tone(self, x: torch.Tensor) -> bool:
+        """Whether the estimator (gates and ``clean_weight`` included) reads ``x`` (1, 3, H, W) as ``clean`` at
+        any contrast of :data:`TONE_CHECK_CONTRASTS`."""
+        for factor in TONE_CHECK_CONTRASTS:
+            probabilities = self._estimate(contrast_about_mean(x, factor))[0]
+            if max(probabilities, key=probabilities.get) == "clean":
+                return True
+        return False
+
+    @torch.no_grad()
     def restore_array(self, rgb: np.ndarray) -> RestoreOutput:
         """Restore an HWC float32 RGB image in [0, 1]; returns the image, probabilities, gates and action."""
         x = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None]
@@ -143,6 +165,9 @@ class Restorer:
             return RestoreOutput(rgb=np.asarray(rgb, dtype=np.float32), probabilities=probabilities,
                                  action="passed_through_clean", gated=gated,
                                  top_before_gates=top_before_gates)
+        if blind and self.tone_check and self.clean_under_another_tone(x):
+            return RestoreOutput(rgb=np.asarray(rgb, dtype=np.float32), probabilities=probabilities,
+                                 action="low_confidence", gated=gated, top_before_gates=top_before_gates)
         names = self.model.adapter_names
         if blind:  # the plan's identity weight: p_clean under sw, 0 under oh (clean lost the arg-max above)
             plan_weights, plan_clean = self.model.plan_from_probabilities(probs.to(x.dtype), self.mode)

@@ -55,6 +55,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             src=args.src, dst=args.dst, model=args.model, mode=args.mode, include=args.include,
             pipeline=args.pipeline, restore_config=args.restore_config, min_confidence=args.min_confidence,
             reprocess_on_new_model=args.reprocess_on_new_model, clean_weight=args.clean_weight,
+            tone_check=args.tone_check,
         )
     except RestoreRunFailed as exc:
         print(f"restore failed: {exc}", file=sys.stderr)
@@ -140,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pass images through unchanged (flagged for review) below this estimator confidence")
     p.add_argument("--clean-weight", type=float, default=None,
                    help="the archive's prior on clean: scale the odds of 'clean' (1 = as trained; 3 = mostly clean)")
+    p.add_argument("--tone-check", action=argparse.BooleanOptionalAction, default=None,
+                   help="pass an image through (flagged low_confidence) when the estimator reads it as clean at "
+                        "contrast 0.85 or 1.15 (default: the restore config's tone_check)")
     p.add_argument("--reprocess-on-new-model", action="store_true",
                    help="redo outputs made by another model version")
     p.set_defaults(func=cmd_restore)

@@ -92,13 +92,14 @@ def restore_archive(
     reprocess_on_new_model: bool = False,
     dask_address: str | None = None,
     clean_weight: float | None = None,
+    tone_check: bool | None = None,
 ) -> dict[str, Any]:
     """Restore the images under ``src`` (fsspec URI) into ``dst``, mirroring keys; returns the run summary.
 
     ``model``: a registry URI (resolved to one version at start) or a local bundle / MLflow model directory.
     ``mode``: ``sw``, ``oh`` or an adapter id. ``restore_config``: a RestoreSettings YAML (default
     ``configs/restore/default.yaml``); ``mode``, ``include``, and ``min_confidence`` / ``reprocess_on_new_model``
-    / ``clean_weight`` (the archive's prior on clean, docs/DO_NO_HARM.md) when set, override it.
+    / ``clean_weight`` (the archive's prior on clean, docs/DO_NO_HARM.md) / ``tone_check`` when set, override it.
     ``dask_address``: an existing scheduler (else the pipeline's, else a LocalCluster).
 
     The summary (also ``DST/_abair/report.json``) holds ``run_id``, ``model_version``, ``images``
@@ -112,7 +113,7 @@ def restore_archive(
     options = dict(pipe.storage.storage_options)
     settings = load_restore_settings(restore_config, mode=mode, include=include, min_confidence=min_confidence,
                                      reprocess_on_new_model=reprocess_on_new_model or None,
-                                     clean_weight=clean_weight)
+                                     clean_weight=clean_weight, tone_check=tone_check)
     apply_storage_options(options, src, dst)
     resolved = resolve_model_task(model, pipe)
     logger.info("model %s resolved to %s version %s", model, resolved["name"], resolved["version"])

@@ -53,7 +53,8 @@ __all__ = [
 DEFAULT_RESTORE_CONFIG = PROJECT_ROOT / "configs" / "restore" / "default.yaml"
 LOCAL_PROTOCOLS = ("", "file", "local")
 
-#: Restorers built in this process, keyed by (bundle dir, mode, tile, overlap, clean weight, thread id).
+#: Restorers built in this process, keyed by (bundle dir, mode, tile, overlap, clean weight, estimator crops,
+#: tone check, thread id).
 _RESTORERS: dict[tuple[Any, ...], Any] = {}
 _RESTORERS_LOCK = threading.Lock()
 #: How many times this process loaded a model, per bundle directory (tests and benchmarks read it).
@@ -67,12 +68,14 @@ def load_restore_settings(
     min_confidence: float | None = None,
     reprocess_on_new_model: bool | None = None,
     clean_weight: float | None = None,
+    tone_check: bool | None = None,
 ) -> RestoreSettings:
     """The run's settings: the YAML (default ``configs/restore/default.yaml``) with non-None overrides."""
     path = Path(restore_config) if restore_config is not None else DEFAULT_RESTORE_CONFIG
     settings = load_config(path, RestoreSettings)
     overrides = {"mode": mode, "include": include, "min_confidence": min_confidence,
-                 "reprocess_on_new_model": reprocess_on_new_model, "clean_weight": clean_weight}
+                 "reprocess_on_new_model": reprocess_on_new_model, "clean_weight": clean_weight,
+                 "tone_check": tone_check}
     return RestoreSettings.model_validate(
         {**settings.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
     )
@@ -109,7 +112,7 @@ def cached_restorer(model: Mapping[str, str], settings: RestoreSettings) -> Any:
     the worker's environment.
     """
     key = (model["bundle_dir"], settings.mode, settings.tile, settings.overlap, settings.clean_weight,
-           settings.estimator_crops, threading.get_ident())
+           settings.estimator_crops, settings.tone_check, threading.get_ident())
     with _RESTORERS_LOCK:
         restorer = _RESTORERS.get(key)
     if restorer is not None:
@@ -125,7 +128,8 @@ def cached_restorer(model: Mapping[str, str], settings: RestoreSettings) -> Any:
         bundle_dir = resolve_model(model["uri"]).bundle_dir
     device = "cuda" if torch.cuda.is_available() else "cpu"
     restorer = Restorer(load_bundle(bundle_dir, device=device), settings.mode, settings.tile, settings.overlap,
-                        device=device, clean_weight=settings.clean_weight, estimator_crops=settings.estimator_crops)
+                        device=device, clean_weight=settings.clean_weight, estimator_crops=settings.estimator_crops,
+                        tone_check=settings.tone_check)
     with _RESTORERS_LOCK:
         MODEL_LOADS[model["bundle_dir"]] += 1
         return _RESTORERS.setdefault(key, restorer)

@@ -78,6 +78,10 @@ class RestoreSettings(StrictConfig):
         16, ge=1, le=256, description="Native crops the estimator reads per image, on an evenly spaced grid "
         "(16: 4 x 4); null: the estimator's stored count (4: the corners only, which on a whole photo are its "
         "background).")
+    tone_check: bool = Field(
+        False, description="Before restoring, read the estimator again at contrast 0.85 and 1.15; when either "
+        "reading is clean, copy the source unchanged as low_confidence (a decision a contrast setting would turn; "
+        "docs/DO_NO_HARM.md, '--tone-check').")
     tile: int = Field(512, ge=16, description="Tile side for restoring large images with bounded memory.")
     overlap: int = Field(32, ge=0, description="Overlap between neighbouring tiles, blended smoothly.")
     max_failure_rate: float = Field(
@@ -90,11 +94,11 @@ class RestoreSettings(StrictConfig):
 
 #: Fields of :class:`RestoreSettings` that change the bytes of an output.
 PIXEL_FIELDS: tuple[str, ...] = ("mode", "tile", "overlap", "jpeg_quality", "min_confidence", "clean_weight",
-                                  "estimator_crops")
+                                  "estimator_crops", "tone_check")
 #: Pixel fields added later, with the value that behaves as before they existed: they enter the hash only when
 #: set away from it, so an archive restored before keeps its hash while its behaviour is unchanged, and is redone
 #: once when the new value changes the outputs (``estimator_crops``: 16 since 2026-12-04, the stored 4 before).
-_LEGACY_PIXEL_VALUES: dict[str, object] = {"clean_weight": 1.0, "estimator_crops": None}
+_LEGACY_PIXEL_VALUES: dict[str, object] = {"clean_weight": 1.0, "estimator_crops": None, "tone_check": False}
 
 
 def settings_hash(settings: RestoreSettings) -> str:

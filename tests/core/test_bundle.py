@@ -141,3 +141,46 @@ def test_sw_sharpness_travels_with_the_estimator_and_the_restorer_applies_it(tmp
     del metadata["estimator_config"]["sw_sharpness"]  # a file of 2026-12-04 or before
     save_checkpoint(str(tmp_path / "old.safetensors"), tensors, metadata)
     assert load_estimator(str(tmp_path / "old.safetensors")).config.sw_sharpness == 1.0
+
+
+def test_contrast_about_mean_keeps_the_mean_luma_and_scales_the_rest():
+    from abair_core.models.image_statistics import contrast_about_mean, luma
+
+    x = 0.25 + 0.5 * torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    flatter = contrast_about_mean(x, 0.85)
+    mean = luma(x).mean(dim=(1, 2, 3), keepdim=True)
+    torch.testing.assert_close(flatter - mean, 0.85 * (x - mean))
+    torch.testing.assert_close(luma(flatter).mean(dim=(1, 2, 3)), mean.flatten())
+    assert contrast_about_mean(x, 3.0).min() >= 0 and contrast_about_mean(x, 3.0).max() <= 1
+
+
+def test_the_tone_check_passes_through_a_decision_a_contrast_change_turns_to_clean(monkeypatch):
+    """An estimator that reads 'noise' above a luma spread and 'clean' below it: with the tone check, an image just
+    above the bar (clean at contrast 0.85) is copied as low_confidence; one far above it is restored exactly as
+    without the check; one below it passes through as clean."""
+    from abair_core.models.estimator import GatedProbabilities
+    from abair_core.models.image_statistics import luma
+
+    model = trained_like_model()
+
+    def by_spread(bar: float):
+        def predict(x, generator=None, num_crops=None):
+            noisy = float(luma(x).std()) > bar
+            probs = torch.tensor([[0.1, 0.8, 0.1]] if noisy else [[0.8, 0.1, 0.1]])
+            return GatedProbabilities(probs, torch.zeros_like(probs), probs)
+        return predict
+
+    rgb = data.chelsea()[:64, :64].astype(np.float32) / 255.0
+    spread = float(luma(torch.from_numpy(rgb).permute(2, 0, 1)[None]).std())
+    cases = {"just above": (0.95 * spread, "low_confidence"), "far above": (0.5 * spread, "restored"),
+             "below": (1.05 * spread, "passed_through_clean")}
+    for name, (bar, action) in cases.items():
+        monkeypatch.setattr(model.estimator, "predict_proba_gated", by_spread(bar))
+        checked = Restorer(model, tile=256, tone_check=True).restore_array(rgb)
+        plain = Restorer(model, tile=256).restore_array(rgb)
+        assert checked.action == action, name
+        assert checked.probabilities == plain.probabilities
+        if action == "restored":
+            np.testing.assert_array_equal(checked.rgb, plain.rgb)
+        else:
+            np.testing.assert_array_equal(checked.rgb, rgb)

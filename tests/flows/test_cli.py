@@ -25,6 +25,9 @@ def test_restore_defaults_to_the_champion_in_sw_mode():
     assert args.model == "models:/abair@champion" and args.mode == "sw"
     assert args.clean_weight is None  # the restore config's value (1 = as trained) unless given
     assert build_parser().parse_args(["restore", "a", "b", "--clean-weight", "3"]).clean_weight == 3.0
+    assert args.tone_check is None  # the restore config's tone_check unless given
+    assert build_parser().parse_args(["restore", "a", "b", "--tone-check"]).tone_check is True
+    assert build_parser().parse_args(["restore", "a", "b", "--no-tone-check"]).tone_check is False
 
 
 def test_models_list_on_an_empty_registry(mlflow_store, tmp_path, capsys, monkeypatch):

@@ -195,3 +195,16 @@ def test_a_promotion_that_harms_clean_images_is_refused(prefect_harness: None, s
     assert "clean" in result["failing_tasks"]
     assert any(f.startswith("clean: harms clean images") for f in result["failures"])
     assert challenger != champion
+
+
+def test_the_tone_check_passes_through_what_a_contrast_change_reads_as_clean(prefect_harness: None, setup: dict):
+    """The astronaut crop's noise level (5.6-6.1) clears the noise gate's 5.5 bar; at contrast 0.85 it does not, so
+    the gated estimator reads that version as clean: with the tone check the photo is copied and flagged for review.
+    The smooth photos are clean as they are (gated) and pass through as before."""
+    summary, rows, out = _run(setup, "gated", "dst-tone-check", tone_check=True)
+    for key, row in rows.items():
+        want = "passed_through_clean" if key in {"people/coffee.png", "chelsea.png"} else "low_confidence"
+        assert row["action"] == want, key
+        assert (out / key).read_bytes() == (setup["src"] / key).read_bytes()
+    assert summary["by_action"]["low_confidence"] == 1 and summary["by_action"]["restored"] == 0
+    assert "| low_confidence | 1 |" in (out / "_abair" / "report.md").read_text()

@@ -49,7 +49,7 @@ def test_settings_validate_ranges_and_unknown_keys():
 def test_settings_hash_covers_pixel_fields_only():
     base = settings_hash(RestoreSettings())
     for change in ({"mode": "oh"}, {"tile": 256}, {"overlap": 0}, {"jpeg_quality": 90}, {"min_confidence": 0.5},
-                   {"estimator_crops": 9}, {"estimator_crops": None}):
+                   {"estimator_crops": 9}, {"estimator_crops": None}, {"tone_check": True}):
         assert settings_hash(RestoreSettings(**change)) != base, change
     for change in ({"chunk_size": 3}, {"max_failure_rate": 0.5}, {"include": "*.png"},
                    {"reprocess_on_new_model": True}, {"max_pixels": 10}):
@@ -67,6 +67,7 @@ def test_later_pixel_fields_enter_the_hash_only_away_from_their_legacy_value():
     before = {name: getattr(legacy, name) for name in ("mode", "tile", "overlap", "jpeg_quality", "min_confidence")}
     assert settings_hash(legacy) == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
     assert settings_hash(RestoreSettings(clean_weight=3.0, estimator_crops=None)) != settings_hash(legacy)
+    assert settings_hash(RestoreSettings(tone_check=False, estimator_crops=None)) == settings_hash(legacy)
     assert RestoreSettings().estimator_crops == 16 and settings_hash(RestoreSettings()) != settings_hash(legacy)
     with pytest.raises(ConfigError, match="estimator_crops"):
         validate_config({"estimator_crops": 0}, RestoreSettings)
