@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import torch
-from doc_sections import ROOT, update_section
+from haze_dark_channel import publish
 
 from abair_core.bundle import Restorer, load_bundle
 from abair_core.evaluation.images import load_images
@@ -125,10 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = summary(found)
         parts += [f"`{model_label(model_dir)}`: " + ", ".join(f"{k} {v}" for k, v in counts.items()), "",
                   photo_table(found), ""]
-    body = "\n".join(parts)
-    print(body)
-    if not args.no_write:
-        update_section(ROOT / "docs" / "BENCHMARKS.md", f"Estimator tone sensitivity: {title}", body)
+    publish(f"Estimator tone sensitivity: {title}", "\n".join(parts), args.no_write)
     return 0
 
 
